@@ -1,0 +1,275 @@
+/*
+ * pgfailover.h - the C interface of libpgfailover.
+ *
+ * libpgfailover implements a safe PostgreSQL failover behind pgpool-II: it
+ * waits until the old primary is really down, reads its shutdown checkpoint
+ * from pg_control, waits until the candidate standby has flushed WAL past the
+ * end of that record, adapts synchronous_standby_names, promotes, and checks
+ * the new timeline's switch point, so that the old primary can rejoin as a
+ * standby without pg_rewind.
+ *
+ * Conventions (the contract every function below keeps):
+ *
+ *  - Every symbol is prefixed pgfo_; every type is pgfo_*_t. Handles are
+ *    opaque: callers never see a struct layout, so new fields never break them.
+ *  - Functions that can fail return a pgfo_status_t. PGFO_OK is 0; errors are
+ *    positive and stable (they are also the CLI's exit codes). The message of
+ *    the last failure on a context is pgfo_ctx_errmsg(ctx); pgfo_strerror()
+ *    names a code alone.
+ *  - No C++ exception ever crosses this interface and the library never calls
+ *    exit() or abort(): a host process (pgpool's hook, Python, Perl) is never
+ *    ended by the library.
+ *  - Strings passed in are copied when kept; the caller keeps ownership.
+ *    Strings returned as `const char *` are borrowed from the handle named in
+ *    the function's comment and stay valid until the next call that changes
+ *    that handle (or until the handle is freed). Never free() them.
+ *  - Threads: a context may be used by one thread at a time; different
+ *    contexts are independent. Callbacks run on the thread that called the
+ *    function that fires them, before that function returns.
+ *  - Node ids are pgpool's backend ids (0, 1, ...). LSNs are uint64_t
+ *    (the text form 0/6F6F558 is (hi << 32) | lo).
+ *  - Durations are in seconds (double). A negative timeout means "the value
+ *    from the configuration".
+ */
+#ifndef PGFAILOVER_H
+#define PGFAILOVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PGFO_API __attribute__((visibility("default")))
+#else
+#define PGFO_API
+#endif
+
+/* Compile-time version; pgfo_version_number() gives the run-time one. */
+#define PGFO_VERSION_MAJOR 0
+#define PGFO_VERSION_MINOR 1
+#define PGFO_VERSION_PATCH 0
+#define PGFO_VERSION_STRING "0.1.0"
+#define PGFO_VERSION_NUM \
+    ((PGFO_VERSION_MAJOR * 10000) + (PGFO_VERSION_MINOR * 100) + PGFO_VERSION_PATCH)
+
+/*
+ * Status codes. The numbers are part of the ABI and are the exit codes of the
+ * pgfailover command; new codes are only ever appended.
+ */
+typedef enum pgfo_status {
+    PGFO_OK = 0,
+    PGFO_ERR_INTERNAL = 1,         /* a bug or an unexpected library failure */
+    PGFO_ERR_USAGE = 2,            /* bad argument: wrong node id, bad LSN text, NULL handle */
+    PGFO_ERR_CONFIG = 3,           /* invalid configuration (message names file, line, key) */
+    PGFO_ERR_CONNECT = 4,          /* a node could not be reached over libpq */
+    PGFO_ERR_QUERY = 5,            /* a query on a node failed */
+    PGFO_ERR_TIMEOUT = 6,          /* a step did not finish within its timeout */
+    PGFO_ERR_UNCLEAN = 7,          /* old primary crashed or unreachable, policy on_unclean = abort */
+    PGFO_ERR_REFUSED = 8,          /* a policy refused the action (e.g. old primary still running) */
+    PGFO_ERR_LOCKED = 9,           /* another pgfailover run holds the cluster lock */
+    PGFO_ERR_PG_CONTROL = 10,      /* pg_control unreadable, corrupt (CRC) or of an unknown version */
+    PGFO_ERR_WAL = 11,             /* the checkpoint record could not be read from WAL */
+    PGFO_ERR_EXEC = 12,            /* a command on a node (pg_ctl, ssh) failed */
+    PGFO_ERR_STATE = 13,           /* the cluster is not in a state the action can work from */
+    PGFO_ERR_NOMEM = 14,           /* out of memory */
+    PGFO_ERR_CANCELLED = 15        /* reserved: cancelled by the caller */
+} pgfo_status_t;
+
+typedef struct pgfo_ctx pgfo_ctx_t;     /* a configured cluster plus last error and result */
+typedef struct pgfo_event pgfo_event_t; /* one transition, borrowed during a callback */
+
+/* ---- versions and codes ---------------------------------------------- */
+
+/* Run-time version as PGFO_VERSION_NUM computes it (e.g. 100 for 0.1.0). */
+PGFO_API int pgfo_version_number(void);
+/* Run-time version text ("0.1.0"); static storage. */
+PGFO_API const char *pgfo_version(void);
+/* Short English text for a status code; static storage, never NULL. */
+PGFO_API const char *pgfo_strerror(pgfo_status_t code);
+/* Symbolic name of a status code ("PGFO_ERR_TIMEOUT"); static storage, never NULL. */
+PGFO_API const char *pgfo_status_name(pgfo_status_t code);
+
+/* ---- contexts --------------------------------------------------------- */
+
+/*
+ * Create a context with built-in defaults and no nodes. *out receives the
+ * handle (free it with pgfo_ctx_free). Returns PGFO_ERR_NOMEM or PGFO_ERR_USAGE
+ * (out is NULL).
+ */
+PGFO_API pgfo_status_t pgfo_ctx_new(pgfo_ctx_t **out);
+/* Free a context and everything borrowed from it. NULL is accepted. */
+PGFO_API void pgfo_ctx_free(pgfo_ctx_t *ctx);
+/*
+ * Message of the last failed call on ctx ("" when the last call succeeded).
+ * Borrowed from ctx until the next call on it.
+ */
+PGFO_API const char *pgfo_ctx_errmsg(const pgfo_ctx_t *ctx);
+
+/*
+ * Load a configuration file (INI). path NULL means: $PGFAILOVER_CONFIG if set,
+ * else /etc/pgfailover/pgfailover.conf. Replaces the context's configuration
+ * only when the whole file is valid; otherwise returns PGFO_ERR_CONFIG with a
+ * message naming file, line, key and what is allowed.
+ */
+PGFO_API pgfo_status_t pgfo_ctx_load_config(pgfo_ctx_t *ctx, const char *path);
+/*
+ * Set one setting as the configuration file would: section "policy", key
+ * "on_unclean", value "abort"; nodes are section "node.N". Validated the same
+ * way (PGFO_ERR_CONFIG on a bad value). Call pgfo_ctx_load_config first if you
+ * use both: loading replaces the configuration.
+ */
+PGFO_API pgfo_status_t pgfo_ctx_set(pgfo_ctx_t *ctx, const char *section, const char *key,
+                                    const char *value);
+/* Dry run: check and describe, change nothing on any node. 0 or 1. */
+PGFO_API pgfo_status_t pgfo_ctx_set_dry_run(pgfo_ctx_t *ctx, int dry_run);
+
+/* ---- logging and events ----------------------------------------------- */
+
+typedef enum pgfo_log_level {
+    PGFO_LOG_DEBUG = 1,
+    PGFO_LOG_INFO = 2,
+    PGFO_LOG_WARNING = 3,
+    PGFO_LOG_ERROR = 4,
+    PGFO_LOG_OFF = 6
+} pgfo_log_level_t;
+
+/* Log callback: one line of text without newline, borrowed during the call. */
+typedef void (*pgfo_log_fn)(pgfo_log_level_t level, const char *line, void *user_data);
+
+/*
+ * Send log lines at or above `level` to standard error (PGFO_LOG_OFF, the
+ * default, sends nothing there). The configuration's log_file, if set, also
+ * receives every line at the configured log_level.
+ */
+PGFO_API pgfo_status_t pgfo_ctx_set_log_stderr(pgfo_ctx_t *ctx, pgfo_log_level_t level);
+/* Deliver log lines to fn (NULL removes it). */
+PGFO_API pgfo_status_t pgfo_ctx_set_log_callback(pgfo_ctx_t *ctx, pgfo_log_fn fn,
+                                                 void *user_data);
+
+/*
+ * Event callback: fired on every step transition (step started, succeeded,
+ * failed, skipped) and on run start and end. The event is borrowed for the
+ * duration of the call only. A callback must not call into the same context.
+ */
+typedef void (*pgfo_event_fn)(const pgfo_event_t *event, void *user_data);
+PGFO_API pgfo_status_t pgfo_ctx_set_event_callback(pgfo_ctx_t *ctx, pgfo_event_fn fn,
+                                                   void *user_data);
+/* Event name, e.g. "step.succeeded", "failover.started". Borrowed from the event. */
+PGFO_API const char *pgfo_event_name(const pgfo_event_t *event);
+/* Step name ("wait_shutdown", ...) or "" for run events. Borrowed from the event. */
+PGFO_API const char *pgfo_event_step(const pgfo_event_t *event);
+/* The whole event as a JSON object. Borrowed from the event. */
+PGFO_API const char *pgfo_event_json(const pgfo_event_t *event);
+/* Sequence number of the event within its run, starting at 1. */
+PGFO_API uint64_t pgfo_event_seq(const pgfo_event_t *event);
+
+/* ---- LSN helpers -------------------------------------------------------- */
+
+/* Parse "0/6F6F558" (hex/hex). PGFO_ERR_USAGE on anything else. */
+PGFO_API pgfo_status_t pgfo_lsn_parse(const char *text, uint64_t *lsn);
+/* Format an LSN into buf (at least 20 bytes: "FFFFFFFF/FFFFFFFF" + NUL). */
+PGFO_API pgfo_status_t pgfo_lsn_format(uint64_t lsn, char *buf, size_t buflen);
+
+/* ---- single steps --------------------------------------------------------
+ * Each step logs one line and fires step events. Node ids must be configured.
+ */
+
+typedef enum pgfo_ping {
+    PGFO_PING_OK = 0,          /* accepting connections */
+    PGFO_PING_REJECT = 1,      /* up but refusing (starting up or shutting down) */
+    PGFO_PING_NO_RESPONSE = 2, /* nothing answers */
+    PGFO_PING_NO_ATTEMPT = 3   /* bad connection parameters */
+} pgfo_ping_t;
+
+/* libpq ping of a node (what pg_isready does). */
+PGFO_API pgfo_status_t pgfo_ping_node(pgfo_ctx_t *ctx, int node_id, pgfo_ping_t *result);
+
+/*
+ * Wait until node_id is down: ping answers nothing and its postmaster.pid is
+ * gone or names a dead process (checked locally or over ssh). PGFO_ERR_TIMEOUT
+ * when it is still up after `timeout` seconds.
+ */
+PGFO_API pgfo_status_t pgfo_wait_shutdown(pgfo_ctx_t *ctx, int node_id, double timeout);
+
+/* pg_control states, as PostgreSQL numbers them. */
+typedef enum pgfo_db_state {
+    PGFO_DB_STARTUP = 0,
+    PGFO_DB_SHUTDOWNED = 1,
+    PGFO_DB_SHUTDOWNED_IN_RECOVERY = 2,
+    PGFO_DB_SHUTDOWNING = 3,
+    PGFO_DB_IN_CRASH_RECOVERY = 4,
+    PGFO_DB_IN_ARCHIVE_RECOVERY = 5,
+    PGFO_DB_IN_PRODUCTION = 6
+} pgfo_db_state_t;
+
+/*
+ * Read node_id's pg_control (CRC checked) and, when it holds a shutdown
+ * checkpoint, the end of that record from the node's WAL. Any out pointer
+ * may be NULL. checkpoint_end is 0 when the state is not "shut down".
+ */
+PGFO_API pgfo_status_t pgfo_read_checkpoint(pgfo_ctx_t *ctx, int node_id, int *state,
+                                            uint64_t *checkpoint, uint64_t *checkpoint_end,
+                                            uint32_t *timeline);
+
+/*
+ * Wait until node_id (a standby) has flushed WAL up to `target`
+ * (pg_last_wal_receive_lsn() >= target). *reached (may be NULL) receives the
+ * last position seen.
+ */
+PGFO_API pgfo_status_t pgfo_wait_flush(pgfo_ctx_t *ctx, int node_id, uint64_t target,
+                                       double timeout, uint64_t *reached);
+
+/*
+ * Set synchronous_standby_names on node_id (ALTER SYSTEM + pg_reload_conf(),
+ * works on a standby too). value "" switches to asynchronous replication.
+ */
+PGFO_API pgfo_status_t pgfo_set_sync_standbys(pgfo_ctx_t *ctx, int node_id, const char *value);
+
+/*
+ * Promote node_id (pg_promote on 12+, pg_ctl promote on 11), wait until it
+ * accepts a write, then CHECKPOINT. A node that is already a primary is
+ * recognised and not promoted again (PGFO_OK, logged).
+ */
+PGFO_API pgfo_status_t pgfo_promote(pgfo_ctx_t *ctx, int node_id, double timeout);
+
+/*
+ * Switch point of the timeline that node_id (a primary) forked from parent_tli,
+ * read from its timeline history file.
+ */
+PGFO_API pgfo_status_t pgfo_switch_point(pgfo_ctx_t *ctx, int node_id, uint32_t parent_tli,
+                                         uint64_t *switch_point, uint32_t *timeline);
+
+/* ---- whole sequences ---------------------------------------------------- */
+
+/*
+ * pgpool's failover_command: argv holds the hook's arguments in pgpool's
+ * order %d %h %p %D %m %H %M %P %r %R %N %S (trailing ones may be missing;
+ * "" and -1 are understood). Runs the whole safe failover (or, for a failed
+ * standby, the synchronous_standby_names repair). The report of the run is
+ * pgfo_ctx_result_json().
+ */
+PGFO_API pgfo_status_t pgfo_failover_pgpool(pgfo_ctx_t *ctx, int argc, const char *const *argv);
+
+/*
+ * Fail over from failed_node to candidate_node (both configured ids). If
+ * failed_node is not the primary, only synchronous_standby_names on the
+ * primary (candidate_node) is repaired.
+ */
+PGFO_API pgfo_status_t pgfo_failover(pgfo_ctx_t *ctx, int failed_node, int candidate_node,
+                                     int old_primary_node);
+
+/*
+ * JSON report of the last sequence or step run on ctx: steps with outcome,
+ * duration and LSNs, and the verdict. "{}" before any run. Borrowed from ctx
+ * until the next call that runs something.
+ */
+PGFO_API const char *pgfo_ctx_result_json(const pgfo_ctx_t *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PGFAILOVER_H */

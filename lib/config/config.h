@@ -1,0 +1,86 @@
+// pgfailover's configuration: an INI file read with inih, validated into a
+// plain struct. Every error names file, line, section and key, and what is allowed.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pgfo {
+
+enum class Access { Local, Ssh };
+enum class OnUnclean { Promote, Abort };      // old primary crashed / unreachable / catch-up timed out
+enum class OnRunning { Stop, Refuse };        // old primary still up and healthy
+enum class SyncPolicy { Adapt, Keep, Async }; // synchronous_standby_names on the new primary
+
+struct Node {
+    int id = -1;
+    std::string host;             // required (from config or pgpool.conf)
+    int port = 5432;
+    std::string data_directory;   // required for the old-primary checks
+    std::string bin_directory;    // where pg_ctl lives; "" = find it on PATH
+    std::string application_name; // as the node names itself in primary_conninfo
+    Access access = Access::Local;
+    std::string ssh_user;         // "" = the current user
+    int ssh_port = 22;
+    std::vector<std::string> ssh_options; // extra ssh arguments, split on white space
+    std::string origin;           // "pgfailover.conf:42" or "pgpool.conf:17", for messages
+};
+
+struct Config {
+    std::string path;                      // file it was loaded from ("" if none)
+
+    // [general]
+    std::string cluster_name = "pgfailover";
+    std::string pgpool_conf;               // take nodes from this pgpool.conf
+    std::string log_file;                  // "" = no file
+    std::string log_level = "info";        // debug, info, warning, error
+    std::string lock_file;                 // "" = /tmp/pgfailover-<cluster_name>.lock
+
+    // [connection] (libpq; no password here: use passfile)
+    std::string user;                      // "" = libpq default
+    std::string dbname = "postgres";
+    std::string passfile;
+    std::string sslmode;                   // "" = libpq default
+    double connect_timeout = 3;            // seconds, >= 1 (libpq rounds to seconds)
+
+    // [timeouts] seconds
+    double shutdown_timeout = 60;          // old primary down
+    double catchup_timeout = 30;           // candidate flushed past the checkpoint
+    double promote_timeout = 60;           // promotion done and writable
+    double command_timeout = 30;           // any one command on a node (pg_ctl, ssh)
+    double lock_timeout = 30;              // waiting for another run's lock
+    double poll_interval = 0.02;           // between checks while waiting
+
+    // [policy]
+    OnUnclean on_unclean = OnUnclean::Promote;
+    OnRunning on_running = OnRunning::Stop;
+    SyncPolicy sync_policy = SyncPolicy::Adapt;
+
+    // [node.N]
+    std::map<int, Node> nodes;
+};
+
+// Read and validate a file. Throws pgfo::Error(PGFO_ERR_CONFIG, "FILE:LINE: [sec] key: ...").
+// A node missing host/port/data_directory/application_name is completed from
+// pgpool_conf when that is set; nodes only in pgpool.conf are added.
+Config load_config(const std::string &path);
+
+// Set one key as the file would. `where` prefixes error messages ("FILE:LINE"
+// or "option"). Throws pgfo::Error(PGFO_ERR_CONFIG).
+void apply_setting(Config &cfg, const std::string &section, const std::string &key,
+                   const std::string &value, const std::string &where);
+
+// Checks across keys (every node has a host, ports in range, ...), after all
+// settings are applied. Throws pgfo::Error(PGFO_ERR_CONFIG).
+void validate_config(const Config &cfg);
+
+// The path used when none is given: $PGFAILOVER_CONFIG, else the default.
+std::string default_config_path();
+constexpr const char *kDefaultConfigPath = "/etc/pgfailover/pgfailover.conf";
+constexpr const char *kConfigEnvVar = "PGFAILOVER_CONFIG";
+
+// Lock file path (lock_file or the default derived from cluster_name).
+std::string lock_file_path(const Config &cfg);
+
+} // namespace pgfo

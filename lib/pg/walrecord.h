@@ -1,0 +1,42 @@
+// Locating the end of one WAL record (the old primary's shutdown checkpoint)
+// by reading the WAL segment files directly.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "pg/lsn.h"
+
+namespace pgfo {
+
+// Reads `len` bytes at `offset` of the WAL segment file `file_name` (a name
+// such as "000000010000000000000007", relative to pg_wal). Returns fewer bytes
+// only at end of file; throws pgfo::Error(PGFO_ERR_WAL, ...) when the file
+// cannot be read.
+using WalReader = std::function<std::vector<uint8_t>(const std::string &file_name,
+                                                     uint64_t offset, uint32_t len)>;
+
+struct WalRecordInfo {
+    Lsn start = 0;
+    Lsn end = 0;          // first byte after the record, MAXALIGNed (what a standby must have flushed)
+    uint32_t total_length = 0; // xl_tot_len
+    uint8_t rmid = 0;
+    uint8_t info = 0;
+};
+
+// "000000010000000000000007" for timeline 1, the segment holding `lsn`.
+std::string wal_file_name(uint32_t timeline, Lsn lsn, uint32_t segment_size);
+
+// Read the record that starts at `start` on `timeline`: header, all of its
+// bytes across page (and segment) boundaries, verify its CRC-32C, and compute
+// where it ends, accounting for page headers. Throws pgfo::Error(PGFO_ERR_WAL)
+// on a short read, a bad length or a CRC mismatch.
+WalRecordInfo read_wal_record(const WalReader &reader, uint32_t timeline, Lsn start,
+                              uint32_t segment_size, uint32_t block_size);
+
+// True when the record is a shutdown checkpoint (RM_XLOG_ID, XLOG_CHECKPOINT_SHUTDOWN).
+bool is_shutdown_checkpoint(const WalRecordInfo &rec);
+
+} // namespace pgfo
