@@ -1,0 +1,132 @@
+// pgfailover: the command pgpool-II runs as failover_command, and the
+// commands an operator runs by hand. A thin layer over libpgfailover's C
+// interface: parse the command line, configure a context, call, report.
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "pgfailover.h"
+
+namespace {
+
+struct Options {
+    std::string config;
+    std::string log_level = "info";
+    bool quiet = false;
+    bool json = false;
+    bool dry_run = false;
+};
+
+pgfo_log_level_t level_from(const Options &o) {
+    if (o.quiet) return PGFO_LOG_WARNING;
+    if (o.log_level == "debug") return PGFO_LOG_DEBUG;
+    if (o.log_level == "warning") return PGFO_LOG_WARNING;
+    if (o.log_level == "error") return PGFO_LOG_ERROR;
+    return PGFO_LOG_INFO;
+}
+
+class Ctx {
+public:
+    Ctx() {
+        if (pgfo_ctx_new(&ctx_) != PGFO_OK) {
+            std::fprintf(stderr, "pgfailover: out of memory\n");
+            std::exit(PGFO_ERR_NOMEM);
+        }
+    }
+    ~Ctx() { pgfo_ctx_free(ctx_); }
+    pgfo_ctx_t *get() { return ctx_; }
+
+private:
+    pgfo_ctx_t *ctx_ = nullptr;
+};
+
+int fail(pgfo_ctx_t *ctx, pgfo_status_t st, const char *what) {
+    std::fprintf(stderr, "pgfailover: %s: %s (%s, exit code %d)\n", what, pgfo_ctx_errmsg(ctx),
+                 pgfo_status_name(st), static_cast<int>(st));
+    return static_cast<int>(st);
+}
+
+// Load the configuration and apply the command line's settings; exits the
+// process through the returned code before any server is touched.
+pgfo_status_t setup(pgfo_ctx_t *ctx, const Options &o) {
+    pgfo_ctx_set_log_stderr(ctx, level_from(o));
+    pgfo_status_t st = pgfo_ctx_load_config(ctx, o.config.empty() ? nullptr : o.config.c_str());
+    if (st != PGFO_OK) return st;
+    return pgfo_ctx_set_dry_run(ctx, o.dry_run ? 1 : 0);
+}
+
+void print_report(pgfo_ctx_t *ctx, const Options &o) {
+    const char *report = pgfo_ctx_result_json(ctx);
+    if (o.json) {
+        std::cout << report << std::endl;
+        return;
+    }
+    auto r = nlohmann::json::parse(report, nullptr, false);
+    if (r.is_discarded() || !r.contains("steps")) return;
+    if (o.dry_run) std::cout << "Plan (dry run, nothing changed):\n";
+    for (const auto &s : r["steps"]) {
+        std::string outcome = s.value("outcome", "");
+        std::string text = s.contains("error") ? s.value("error", "") : s.value("summary", "");
+        std::printf("  %-16s %-9s %s\n", s.value("name", "").c_str(), outcome.c_str(), text.c_str());
+    }
+    std::cout << r.value("message", "") << std::endl;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    CLI::App app{"pgfailover: safe PostgreSQL failover for pgpool-II"};
+    app.set_version_flag("--version", std::string("pgfailover ") + pgfo_version());
+    app.require_subcommand(1);
+    app.fallthrough();
+    Options o;
+    app.add_option("-c,--config", o.config,
+                   "configuration file (default: $PGFAILOVER_CONFIG, else /etc/pgfailover/pgfailover.conf)");
+    app.add_option("--log-level", o.log_level, "standard error log level")
+        ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+    app.add_flag("-q,--quiet", o.quiet, "log warnings and errors only");
+    app.add_flag("--json", o.json, "print the run's report as JSON on standard output");
+
+    auto *fo = app.add_subcommand(
+        "failover",
+        "pgpool's failover_command: pgfailover failover %d %h %p %D %m %H %M %P %r %R %N %S");
+    fo->add_flag("-n,--dry-run", o.dry_run, "check and print the plan; change nothing");
+    // pgpool's arguments are data, not options: "-1" is a node id, "" a missing value.
+    fo->prefix_command();
+    fo->footer("Arguments, in pgpool's order: failed node id, host, port, data directory; new main node id,\n"
+               "host; old main node id; old primary node id; new main port, data directory; old primary\n"
+               "host, port. Trailing ones may be missing. Put options before the first argument.");
+
+    app.add_subcommand("version", "print the program and library versions");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError &e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : PGFO_ERR_USAGE;
+    }
+
+    if (app.got_subcommand("version")) {
+        std::printf("pgfailover %s (libpgfailover %s)\n", PGFO_VERSION_STRING, pgfo_version());
+        return 0;
+    }
+
+    Ctx ctx;
+    pgfo_status_t st = setup(ctx.get(), o);
+    if (st != PGFO_OK) return fail(ctx.get(), st, "configuration");
+
+    if (fo->parsed()) {
+        std::vector<std::string> args = fo->remaining();
+        std::vector<const char *> cargs;
+        for (auto &a : args) cargs.push_back(a.c_str());
+        st = pgfo_failover_pgpool(ctx.get(), static_cast<int>(cargs.size()), cargs.data());
+        print_report(ctx.get(), o);
+        if (st != PGFO_OK) return fail(ctx.get(), st, "failover");
+        return 0;
+    }
+    return 0;
+}

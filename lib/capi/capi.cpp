@@ -1,0 +1,306 @@
+// The C interface: every entry point goes through guarded(), which turns any
+// exception into a status code and the context's error message. Nothing
+// thrown inside the core ever reaches the caller.
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/context.h"
+#include "core/error.h"
+#include "pg/lsn.h"
+#include "pgfailover.h"
+#include "steps/failover.h"
+#include "steps/ops.h"
+#include "steps/runner.h"
+
+struct pgfo_ctx {
+    pgfo::Context impl;
+};
+
+namespace {
+
+void set_error(pgfo_ctx_t *ctx, const char *msg) noexcept {
+    try {
+        ctx->impl.errmsg = msg;
+    } catch (...) {
+        // Out of memory while storing the message: keep what was there.
+    }
+}
+
+template <class F>
+pgfo_status_t guarded(pgfo_ctx_t *ctx, F &&fn) noexcept {
+    if (!ctx) return PGFO_ERR_USAGE;
+    try {
+        ctx->impl.errmsg.clear();
+        fn(ctx->impl);
+        return PGFO_OK;
+    } catch (const pgfo::Error &e) {
+        set_error(ctx, e.what());
+        return e.code();
+    } catch (const std::bad_alloc &) {
+        set_error(ctx, "out of memory");
+        return PGFO_ERR_NOMEM;
+    } catch (const std::exception &e) {
+        set_error(ctx, e.what());
+        return PGFO_ERR_INTERNAL;
+    } catch (...) {
+        set_error(ctx, "unknown internal error");
+        return PGFO_ERR_INTERNAL;
+    }
+}
+
+void require(bool cond, const char *what) {
+    if (!cond) throw pgfo::Error(PGFO_ERR_USAGE, what);
+}
+
+// Run a single step under a Runner so that it logs, times and emits events
+// like a step of a sequence, and leaves a report in result_json.
+template <class F>
+void single_step(pgfo::Context &c, const char *name, const char *what, nlohmann::json nodes, F &&fn) {
+    pgfo::Runner run(c, "step", std::move(nodes));
+    try {
+        pgfo::StepResult r = run.step(name, what, fn);
+        c.result_json = run.finish(PGFO_OK, r.summary, r.details);
+    } catch (const pgfo::Error &e) {
+        c.result_json = run.finish(e.code(), e.what(), nlohmann::json::object());
+        throw;
+    }
+}
+
+double timeout_or(double t, double configured) { return t < 0 ? configured : t; }
+
+nlohmann::json node_ids(int id) { return {{"node", id}}; }
+
+} // namespace
+
+extern "C" {
+
+PGFO_API int pgfo_version_number(void) { return PGFO_VERSION_NUM; }
+PGFO_API const char *pgfo_version(void) { return PGFO_VERSION_STRING; }
+
+PGFO_API pgfo_status_t pgfo_ctx_new(pgfo_ctx_t **out) {
+    if (!out) return PGFO_ERR_USAGE;
+    *out = nullptr;
+    try {
+        *out = new pgfo_ctx();
+        return PGFO_OK;
+    } catch (const std::bad_alloc &) {
+        return PGFO_ERR_NOMEM;
+    } catch (...) {
+        return PGFO_ERR_INTERNAL;
+    }
+}
+
+PGFO_API void pgfo_ctx_free(pgfo_ctx_t *ctx) { delete ctx; }
+
+PGFO_API const char *pgfo_ctx_errmsg(const pgfo_ctx_t *ctx) {
+    if (!ctx) return "NULL context";
+    return ctx->impl.errmsg.c_str();
+}
+
+PGFO_API pgfo_status_t pgfo_ctx_load_config(pgfo_ctx_t *ctx, const char *path) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        std::string p = path ? path : pgfo::default_config_path();
+        pgfo::Config cfg = pgfo::load_config(p);
+        pgfo::Config old = std::move(c.cfg);
+        c.cfg = std::move(cfg);
+        try {
+            c.reconfigure_logging();
+        } catch (...) {
+            c.cfg = std::move(old);
+            c.reconfigure_logging();
+            throw;
+        }
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_ctx_set(pgfo_ctx_t *ctx, const char *section, const char *key, const char *value) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(section && key && value, "section, key and value must not be NULL");
+        pgfo::Config cfg = c.cfg;
+        pgfo::apply_setting(cfg, section, key, value, "setting");
+        c.cfg = std::move(cfg);
+        c.reconfigure_logging();
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_ctx_set_dry_run(pgfo_ctx_t *ctx, int dry_run) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(dry_run == 0 || dry_run == 1, "dry_run must be 0 or 1");
+        c.dry_run = dry_run == 1;
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_ctx_set_log_stderr(pgfo_ctx_t *ctx, pgfo_log_level_t level) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(level >= PGFO_LOG_DEBUG && level <= PGFO_LOG_OFF && level != 5, "unknown log level");
+        c.set_stderr_level(level);
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_ctx_set_log_callback(pgfo_ctx_t *ctx, pgfo_log_fn fn, void *user_data) {
+    return guarded(ctx, [&](pgfo::Context &c) { c.set_log_callback(fn, user_data); });
+}
+
+PGFO_API pgfo_status_t pgfo_ctx_set_event_callback(pgfo_ctx_t *ctx, pgfo_event_fn fn, void *user_data) {
+    return guarded(ctx, [&](pgfo::Context &c) { c.set_event_callback(fn, user_data); });
+}
+
+PGFO_API const char *pgfo_event_name(const pgfo_event_t *event) {
+    return event ? reinterpret_cast<const pgfo::Event *>(event)->name.c_str() : "";
+}
+PGFO_API const char *pgfo_event_step(const pgfo_event_t *event) {
+    return event ? reinterpret_cast<const pgfo::Event *>(event)->step.c_str() : "";
+}
+PGFO_API const char *pgfo_event_json(const pgfo_event_t *event) {
+    return event ? reinterpret_cast<const pgfo::Event *>(event)->json.c_str() : "{}";
+}
+PGFO_API uint64_t pgfo_event_seq(const pgfo_event_t *event) {
+    return event ? reinterpret_cast<const pgfo::Event *>(event)->seq : 0;
+}
+
+PGFO_API pgfo_status_t pgfo_lsn_parse(const char *text, uint64_t *lsn) {
+    if (!text || !lsn) return PGFO_ERR_USAGE;
+    try {
+        auto v = pgfo::parse_lsn(text);
+        if (!v) return PGFO_ERR_USAGE;
+        *lsn = *v;
+        return PGFO_OK;
+    } catch (...) {
+        return PGFO_ERR_INTERNAL;
+    }
+}
+
+PGFO_API pgfo_status_t pgfo_lsn_format(uint64_t lsn, char *buf, size_t buflen) {
+    if (!buf) return PGFO_ERR_USAGE;
+    try {
+        std::string s = pgfo::format_lsn(lsn);
+        if (s.size() + 1 > buflen) return PGFO_ERR_USAGE;
+        std::memcpy(buf, s.c_str(), s.size() + 1);
+        return PGFO_OK;
+    } catch (...) {
+        return PGFO_ERR_INTERNAL;
+    }
+}
+
+PGFO_API pgfo_status_t pgfo_ping_node(pgfo_ctx_t *ctx, int node_id, pgfo_ping_t *result) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(result != nullptr, "result must not be NULL");
+        *result = pgfo::ping_node(pgfo::node_by_id(c.cfg, node_id), c.cfg);
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_wait_shutdown(pgfo_ctx_t *ctx, int node_id, double timeout) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
+        single_step(c, "wait_shutdown", "wait until the node is down", node_ids(node_id), [&] {
+            auto w = pgfo::wait_shutdown(c, n, timeout_or(timeout, c.cfg.shutdown_timeout));
+            if (w.last.host_unreachable)
+                throw pgfo::Error(PGFO_ERR_UNCLEAN, pgfo::node_label(n) + ": host unreachable: " + w.last.access_error);
+            if (!w.last.down())
+                throw pgfo::Error(PGFO_ERR_TIMEOUT, pgfo::node_label(n) + " is still up (dry run: looked once)");
+            return pgfo::StepResult::done(pgfo::node_label(n) + " is down");
+        });
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_read_checkpoint(pgfo_ctx_t *ctx, int node_id, int *state, uint64_t *checkpoint,
+                                            uint64_t *checkpoint_end, uint32_t *timeline) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
+        single_step(c, "read_checkpoint", "read pg_control and the checkpoint record", node_ids(node_id), [&] {
+            auto info = pgfo::read_checkpoint(c, n);
+            if (state) *state = info.control.state;
+            if (checkpoint) *checkpoint = info.control.checkpoint;
+            if (checkpoint_end) *checkpoint_end = info.clean ? info.end : 0;
+            if (timeline) *timeline = info.control.timeline;
+            return pgfo::StepResult::done(std::string(pgfo::db_state_name(info.control.state)) +
+                                          ", checkpoint " + pgfo::format_lsn(info.control.checkpoint) +
+                                          (info.clean ? " ends at " + pgfo::format_lsn(info.end) : ""));
+        });
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_wait_flush(pgfo_ctx_t *ctx, int node_id, uint64_t target, double timeout,
+                                       uint64_t *reached) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
+        single_step(c, "wait_flush", "wait until the node has flushed WAL up to the target", node_ids(node_id), [&] {
+            pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
+            auto w = pgfo::wait_flush(c, conn, target, timeout_or(timeout, c.cfg.catchup_timeout));
+            if (reached) *reached = w.last.value_or(0);
+            std::string last = w.last ? pgfo::format_lsn(*w.last) : "nothing";
+            if (!w.reached)
+                throw pgfo::Error(PGFO_ERR_TIMEOUT, pgfo::node_label(n) + " flushed only up to " + last + ", target " +
+                                                        pgfo::format_lsn(target) +
+                                                        (w.receiver_gone ? " (walreceiver stopped)" : ""));
+            return pgfo::StepResult::done("flushed " + last + " >= " + pgfo::format_lsn(target));
+        });
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_set_sync_standbys(pgfo_ctx_t *ctx, int node_id, const char *value) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(value != nullptr, "value must not be NULL");
+        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
+        single_step(c, "sync_standbys", "set synchronous_standby_names", node_ids(node_id), [&] {
+            pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
+            std::string before = pgfo::current_sync_standbys(conn);
+            if (c.dry_run) return pgfo::StepResult::skip("dry run: would set '" + std::string(value) + "'");
+            pgfo::set_sync_standbys(c, conn, value);
+            return pgfo::StepResult::done("'" + before + "' -> '" + value + "'");
+        });
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_promote(pgfo_ctx_t *ctx, int node_id, double timeout) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
+        single_step(c, "promote", "promote the node", node_ids(node_id), [&] {
+            pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
+            if (c.dry_run) return pgfo::StepResult::skip("dry run: not promoting");
+            auto r = pgfo::promote(c, n, conn, timeout_or(timeout, c.cfg.promote_timeout));
+            if (r.already_primary) return pgfo::StepResult::skip("already a primary: not promoting twice");
+            return pgfo::StepResult::done("promoted with " + r.method);
+        });
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_switch_point(pgfo_ctx_t *ctx, int node_id, uint32_t parent_tli, uint64_t *point,
+                                         uint32_t *timeline) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
+        pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
+        auto sp = pgfo::switch_point(c, conn, parent_tli);
+        if (timeline) *timeline = sp.timeline;
+        if (!sp.point)
+            throw pgfo::Error(PGFO_ERR_STATE, pgfo::node_label(n) + ": timeline " + std::to_string(sp.timeline) +
+                                                  " did not fork from timeline " + std::to_string(parent_tli));
+        if (point) *point = *sp.point;
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_failover_pgpool(pgfo_ctx_t *ctx, int argc, const char *const *argv) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(argc >= 0 && (argc == 0 || argv != nullptr), "argv must not be NULL");
+        std::vector<std::string> args;
+        for (int i = 0; i < argc; ++i) {
+            require(argv[i] != nullptr, "argv must not contain NULL");
+            args.emplace_back(argv[i]);
+        }
+        pgfo::failover_from_pgpool(c, args);
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_failover(pgfo_ctx_t *ctx, int failed_node, int candidate_node, int old_primary_node) {
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::failover(c, failed_node, candidate_node, old_primary_node); });
+}
+
+PGFO_API const char *pgfo_ctx_result_json(const pgfo_ctx_t *ctx) {
+    if (!ctx) return "{}";
+    return ctx->impl.result_json.c_str();
+}
+
+} // extern "C"

@@ -1,0 +1,177 @@
+#include "core/context.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <mutex>
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include "core/error.h"
+
+namespace pgfo {
+namespace {
+
+spdlog::level::level_enum to_spdlog(pgfo_log_level_t level) {
+    switch (level) {
+    case PGFO_LOG_DEBUG: return spdlog::level::debug;
+    case PGFO_LOG_INFO: return spdlog::level::info;
+    case PGFO_LOG_WARNING: return spdlog::level::warn;
+    case PGFO_LOG_ERROR: return spdlog::level::err;
+    default: return spdlog::level::off;
+    }
+}
+
+pgfo_log_level_t from_spdlog(spdlog::level::level_enum level) {
+    switch (level) {
+    case spdlog::level::trace:
+    case spdlog::level::debug: return PGFO_LOG_DEBUG;
+    case spdlog::level::info: return PGFO_LOG_INFO;
+    case spdlog::level::warn: return PGFO_LOG_WARNING;
+    default: return PGFO_LOG_ERROR;
+    }
+}
+
+spdlog::level::level_enum parse_level(const std::string &name) {
+    if (name == "debug") return spdlog::level::debug;
+    if (name == "warning") return spdlog::level::warn;
+    if (name == "error") return spdlog::level::err;
+    return spdlog::level::info;
+}
+
+// Hands each formatted line to the caller's pgfo_log_fn, on the calling thread.
+class CallbackSink : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    CallbackSink(pgfo_log_fn fn, void *user) : fn_(fn), user_(user) {}
+
+protected:
+    void sink_it_(const spdlog::details::log_msg &msg) override {
+        spdlog::memory_buf_t buf;
+        formatter_->format(msg, buf);
+        std::string line(buf.data(), buf.size());
+        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+        fn_(from_spdlog(msg.level), line.c_str(), user_);
+    }
+    void flush_() override {}
+
+private:
+    pgfo_log_fn fn_;
+    void *user_;
+};
+
+std::string random_run_id() {
+    unsigned char bytes[8] = {0};
+    int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = ::read(fd, bytes, sizeof bytes);
+        (void)n;
+        ::close(fd);
+    }
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char b : bytes) {
+        out += hex[b >> 4];
+        out += hex[b & 15];
+    }
+    return out;
+}
+
+} // namespace
+
+std::string iso8601_now() {
+    auto now = std::chrono::system_clock::now();
+    auto secs = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    char out[48];
+    std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
+    return out;
+}
+
+std::string host_name() {
+    char buf[256] = {0};
+    if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+    return buf;
+}
+
+Context::Context() { reconfigure_logging(); }
+
+void Context::set_stderr_level(pgfo_log_level_t level) {
+    stderr_level_ = level;
+    reconfigure_logging();
+}
+
+void Context::set_log_callback(pgfo_log_fn fn, void *user_data) {
+    log_fn_ = fn;
+    log_user_ = user_data;
+    reconfigure_logging();
+}
+
+void Context::reconfigure_logging() {
+    std::vector<spdlog::sink_ptr> sinks;
+    const char *pattern = "%Y-%m-%d %H:%M:%S.%e pgfailover[%P] %^%l%$: %v";
+    if (stderr_level_ != PGFO_LOG_OFF) {
+        auto s = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+        s->set_level(to_spdlog(stderr_level_));
+        s->set_pattern(pattern);
+        sinks.push_back(s);
+    }
+    if (!cfg.log_file.empty()) {
+        std::shared_ptr<spdlog::sinks::basic_file_sink_mt> s;
+        try {
+            s = std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.log_file, false);
+        } catch (const spdlog::spdlog_ex &e) {
+            throw Error(PGFO_ERR_CONFIG,
+                        "cannot open log_file " + cfg.log_file + ": " + e.what());
+        }
+        s->set_level(parse_level(cfg.log_level));
+        s->set_pattern(pattern);
+        sinks.push_back(s);
+    }
+    if (log_fn_) {
+        auto s = std::make_shared<CallbackSink>(log_fn_, log_user_);
+        s->set_pattern("%v");
+        s->set_level(spdlog::level::debug);
+        sinks.push_back(s);
+    }
+    auto logger = std::make_shared<spdlog::logger>("pgfailover", sinks.begin(), sinks.end());
+    logger->set_level(spdlog::level::debug);
+    logger->flush_on(spdlog::level::debug); // pgpool may kill us; every line must be on disk
+    logger_ = std::move(logger);
+}
+
+void Context::begin_run(const std::string &kind) {
+    run_id_ = random_run_id();
+    run_kind_ = kind;
+    seq_ = 0;
+}
+
+void Context::emit(const std::string &name, const std::string &step, const std::string &severity,
+                   nlohmann::json fields) {
+    nlohmann::json ev = nlohmann::json::object();
+    ev["event"] = name;
+    ev["severity"] = severity;
+    ev["run_id"] = run_id_;
+    ev["run_kind"] = run_kind_;
+    ev["seq"] = ++seq_;
+    ev["time"] = iso8601_now();
+    ev["cluster"] = cfg.cluster_name;
+    if (!step.empty()) ev["step"] = step;
+    if (fields.is_object()) {
+        for (auto &[k, v] : fields.items()) ev[k] = v;
+    }
+    ev["version"] = PGFO_VERSION_STRING;
+    ev["hostname"] = host_name();
+    if (!event_fn_) return;
+    Event e{name, step, seq_, ev.dump()};
+    event_fn_(reinterpret_cast<const pgfo_event_t *>(&e), event_user_);
+}
+
+} // namespace pgfo

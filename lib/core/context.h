@@ -1,0 +1,83 @@
+// The state behind a pgfo_ctx_t: configuration, logging, events, the last
+// error and the last run's report. One thread at a time.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/logger.h>
+
+#include "config/config.h"
+#include "pgfailover.h"
+
+namespace pgfo {
+
+// An event as subscribers see it (the C callback gets it as pgfo_event_t).
+struct Event {
+    std::string name;   // "step.started", "failover.succeeded", ...
+    std::string step;   // "" for run events
+    uint64_t seq = 0;
+    std::string json;   // the whole event, serialized
+};
+
+class Context {
+public:
+    Context();
+
+    Config cfg;
+    bool dry_run = false;
+
+    // Logging. The logger is rebuilt when sinks change.
+    spdlog::logger &log() { return *logger_; }
+    void set_stderr_level(pgfo_log_level_t level);
+    void set_log_callback(pgfo_log_fn fn, void *user_data);
+    void reconfigure_logging(); // after cfg changed (log_file, log_level)
+
+    // Events.
+    void set_event_callback(pgfo_event_fn fn, void *user_data) {
+        event_fn_ = fn;
+        event_user_ = user_data;
+    }
+    // Starts a new run: a fresh run id and sequence numbers.
+    void begin_run(const std::string &kind);
+    const std::string &run_id() const { return run_id_; }
+    // Publish an event: fills in the common fields (run id, seq, time,
+    // cluster, version, host) and delivers it to the callback.
+    void emit(const std::string &name, const std::string &step, const std::string &severity,
+              nlohmann::json fields);
+
+    std::string errmsg;
+    std::string result_json = "{}";
+
+private:
+    std::shared_ptr<spdlog::logger> logger_;
+    pgfo_log_level_t stderr_level_ = PGFO_LOG_OFF;
+    pgfo_log_fn log_fn_ = nullptr;
+    void *log_user_ = nullptr;
+    pgfo_event_fn event_fn_ = nullptr;
+    void *event_user_ = nullptr;
+    std::string run_id_;
+    std::string run_kind_;
+    uint64_t seq_ = 0;
+};
+
+// ISO-8601 UTC time with milliseconds, e.g. 2026-11-26T10:13:35.123Z.
+std::string iso8601_now();
+// This machine's host name.
+std::string host_name();
+
+// Monotonic stopwatch, seconds as double.
+class Stopwatch {
+public:
+    Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+    double seconds() const {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    }
+
+private:
+    std::chrono::steady_clock::time_point start_;
+};
+
+} // namespace pgfo

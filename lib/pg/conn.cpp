@@ -1,0 +1,181 @@
+#include "pg/conn.h"
+
+#include <poll.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace pgfo {
+namespace {
+
+struct Params {
+    std::vector<std::string> keys, values;
+    void add(const char *k, const std::string &v) {
+        if (v.empty()) return;
+        keys.emplace_back(k);
+        values.push_back(v);
+    }
+};
+
+Params conn_params(const Node &node, const Config &cfg) {
+    Params p;
+    p.add("host", node.host);
+    p.add("port", std::to_string(node.port));
+    p.add("dbname", cfg.dbname);
+    p.add("user", cfg.user);
+    p.add("passfile", cfg.passfile);
+    p.add("sslmode", cfg.sslmode);
+    p.add("connect_timeout",
+          std::to_string(std::max(1, static_cast<int>(std::ceil(cfg.connect_timeout)))));
+    p.add("application_name", "pgfailover");
+    // Dead peers must not hang a hook that pgpool waits for.
+    p.add("keepalives", "1");
+    p.add("keepalives_idle", "5");
+    p.add("keepalives_interval", "2");
+    p.add("keepalives_count", "3");
+    return p;
+}
+
+struct CArrays {
+    std::vector<const char *> k, v;
+    explicit CArrays(const Params &p) {
+        for (size_t i = 0; i < p.keys.size(); ++i) {
+            k.push_back(p.keys[i].c_str());
+            v.push_back(p.values[i].c_str());
+        }
+        k.push_back(nullptr);
+        v.push_back(nullptr);
+    }
+};
+
+std::string trim_msg(const char *m) {
+    std::string s = m ? m : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    for (auto &c : s)
+        if (c == '\n') c = ' ';
+    return s;
+}
+
+void notice_receiver(void *arg, const PGresult *res) {
+    auto *v = static_cast<std::vector<std::string> *>(arg);
+    v->push_back(trim_msg(PQresultErrorMessage(res)));
+}
+
+} // namespace
+
+std::string node_label(const Node &node) {
+    return "node " + std::to_string(node.id) + " (" + node.host + ":" + std::to_string(node.port) + ")";
+}
+
+const char *ping_name(pgfo_ping_t p) {
+    switch (p) {
+    case PGFO_PING_OK: return "accepting connections";
+    case PGFO_PING_REJECT: return "rejecting connections";
+    case PGFO_PING_NO_RESPONSE: return "no response";
+    default: return "no attempt (bad parameters)";
+    }
+}
+
+pgfo_ping_t ping_node(const Node &node, const Config &cfg) {
+    CArrays a(conn_params(node, cfg));
+    switch (PQpingParams(a.k.data(), a.v.data(), 0)) {
+    case PQPING_OK: return PGFO_PING_OK;
+    case PQPING_REJECT: return PGFO_PING_REJECT;
+    case PQPING_NO_RESPONSE: return PGFO_PING_NO_RESPONSE;
+    default: return PGFO_PING_NO_ATTEMPT;
+    }
+}
+
+PgConn::PgConn(PGconn *c, std::string label)
+    : conn_(c), label_(std::move(label)), notices_(std::make_unique<std::vector<std::string>>()) {
+    PQsetNoticeReceiver(conn_.get(), notice_receiver, notices_.get());
+}
+
+PgConn PgConn::open(const Node &node, const Config &cfg) {
+    CArrays a(conn_params(node, cfg));
+    PGconn *c = PQconnectdbParams(a.k.data(), a.v.data(), 0);
+    if (!c) throw Error(PGFO_ERR_NOMEM, "out of memory connecting to " + node_label(node));
+    if (PQstatus(c) != CONNECTION_OK) {
+        std::string msg = trim_msg(PQerrorMessage(c));
+        PQfinish(c);
+        throw Error(PGFO_ERR_CONNECT, "cannot connect to " + node_label(node) + ": " + msg);
+    }
+    return PgConn(c, node_label(node));
+}
+
+bool PgConn::ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
+
+int PgConn::server_version() const { return PQserverVersion(conn_.get()); }
+
+std::string PgConn::literal(const std::string &value) {
+    char *q = PQescapeLiteral(conn_.get(), value.c_str(), value.size());
+    if (!q) throw Error(PGFO_ERR_QUERY, label_ + ": cannot quote value: " + trim_msg(PQerrorMessage(conn_.get())));
+    std::string out(q);
+    PQfreemem(q);
+    return out;
+}
+
+std::vector<Row> PgConn::query(const std::string &sql, const std::vector<std::string> &params,
+                               double timeout) {
+    PGconn *c = conn_.get();
+    notices_->clear();
+    std::vector<const char *> vals;
+    for (auto &p : params) vals.push_back(p.c_str());
+    if (!PQsendQueryParams(c, sql.c_str(), static_cast<int>(vals.size()), nullptr,
+                           vals.empty() ? nullptr : vals.data(), nullptr, nullptr, 0))
+        throw Error(PGFO_ERR_QUERY, label_ + ": " + trim_msg(PQerrorMessage(c)));
+
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
+    while (PQisBusy(c)) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            if (PGcancel *cn = PQgetCancel(c)) {
+                char eb[256];
+                PQcancel(cn, eb, sizeof eb);
+                PQfreeCancel(cn);
+            }
+            while (PGresult *r = PQgetResult(c)) PQclear(r);
+            throw Error(PGFO_ERR_TIMEOUT, label_ + ": query did not finish within " +
+                                              std::to_string(timeout) + " s, cancelled: " + sql);
+        }
+        pollfd pfd{PQsocket(c), POLLIN, 0};
+        int rc = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
+        if (rc < 0 && errno != EINTR)
+            throw Error(PGFO_ERR_QUERY, label_ + ": poll failed");
+        if (!PQconsumeInput(c))
+            throw Error(PGFO_ERR_QUERY, label_ + ": " + trim_msg(PQerrorMessage(c)));
+    }
+
+    std::vector<Row> rows;
+    std::string error;
+    while (PGresult *r = PQgetResult(c)) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_TUPLES_OK) {
+            for (int i = 0; i < PQntuples(r); ++i) {
+                Row row;
+                for (int j = 0; j < PQnfields(r); ++j) {
+                    if (PQgetisnull(r, i, j)) row.emplace_back(std::nullopt);
+                    else row.emplace_back(std::string(PQgetvalue(r, i, j), PQgetlength(r, i, j)));
+                }
+                rows.push_back(std::move(row));
+            }
+        } else if (st != PGRES_COMMAND_OK && st != PGRES_EMPTY_QUERY && error.empty()) {
+            error = trim_msg(PQresultErrorMessage(r));
+        }
+        PQclear(r);
+    }
+    if (!error.empty()) throw Error(PGFO_ERR_QUERY, label_ + ": " + error);
+    return rows;
+}
+
+std::optional<std::string> PgConn::scalar(const std::string &sql,
+                                          const std::vector<std::string> &params, double timeout) {
+    auto rows = query(sql, params, timeout);
+    if (rows.empty() || rows[0].empty()) return std::nullopt;
+    return rows[0][0];
+}
+
+} // namespace pgfo

@@ -1,0 +1,62 @@
+// libpq: connections with deadlines, queries with parameters, ping.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "pgfailover.h"
+
+namespace pgfo {
+
+using Row = std::vector<std::optional<std::string>>;
+
+class PgConn {
+public:
+    // Connect to a node with the [connection] settings. Throws
+    // pgfo::Error(PGFO_ERR_CONNECT) with libpq's message and the node named.
+    static PgConn open(const Node &node, const Config &cfg);
+
+    PgConn(PgConn &&) noexcept = default;
+    PgConn &operator=(PgConn &&) noexcept = default;
+
+    // Run one statement with text parameters; every query has a deadline
+    // (timeout seconds): past it the query is cancelled and
+    // pgfo::Error(PGFO_ERR_TIMEOUT) thrown. Errors: PGFO_ERR_QUERY.
+    std::vector<Row> query(const std::string &sql, const std::vector<std::string> &params = {},
+                           double timeout = 30);
+    // First column of the first row (nullopt for NULL or no row).
+    std::optional<std::string> scalar(const std::string &sql,
+                                      const std::vector<std::string> &params = {},
+                                      double timeout = 30);
+    // Quote a string literal for SQL that takes no parameters (ALTER SYSTEM).
+    std::string literal(const std::string &value);
+
+    int server_version() const; // e.g. 150018
+    bool ok() const;
+    const std::string &label() const { return label_; }
+    // Notices the server sent during the last query.
+    const std::vector<std::string> &notices() const { return *notices_; }
+
+private:
+    struct Deleter {
+        void operator()(PGconn *c) const { PQfinish(c); }
+    };
+    PgConn(PGconn *c, std::string label);
+    std::unique_ptr<PGconn, Deleter> conn_;
+    std::string label_;
+    std::unique_ptr<std::vector<std::string>> notices_;
+};
+
+// pg_isready: PQpingParams with the node's address and the connect timeout.
+pgfo_ping_t ping_node(const Node &node, const Config &cfg);
+const char *ping_name(pgfo_ping_t p);
+
+// "node 1 (127.0.0.1:5433)"
+std::string node_label(const Node &node);
+
+} // namespace pgfo

@@ -1,0 +1,474 @@
+// The failover procedure as step tables: each row is a step's name, what it
+// does (the log line), and the member function that does it. The Runner gives
+// every step the same logging, timing, events and report entry.
+#include "steps/failover.h"
+
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "core/error.h"
+#include "core/lock.h"
+#include "pg/lsn.h"
+#include "pg/sync_names.h"
+#include "pgpool/args.h"
+#include "steps/ops.h"
+#include "steps/runner.h"
+
+namespace pgfo {
+namespace {
+
+using nlohmann::json;
+
+const char *pid_state_name(PidFileState s) {
+    switch (s) {
+    case PidFileState::Gone: return "gone";
+    case PidFileState::Stale: return "stale";
+    default: return "alive";
+    }
+}
+
+json node_json(const Node &n) { return {{"id", n.id}, {"host", n.host}, {"port", n.port}}; }
+
+// Application names a new synchronous_standby_names may name: configured
+// nodes other than `excluded` that answer a ping, plus standbys streaming
+// from `conn` right now (they may not be pgpool nodes).
+std::vector<std::string> available_standbys(Context &ctx, PgConn &conn, const std::set<int> &excluded,
+                                            const std::string &excluded_name) {
+    std::vector<std::string> names;
+    for (const auto &[id, node] : ctx.cfg.nodes) {
+        if (excluded.count(id) || node.application_name.empty()) continue;
+        if (ping_node(node, ctx.cfg) == PGFO_PING_OK) names.push_back(node.application_name);
+    }
+    for (const auto &row : conn.query("SELECT application_name FROM pg_stat_replication "
+                                      "WHERE state = 'streaming'",
+                                      {}, ctx.cfg.command_timeout)) {
+        if (row.at(0) && *row.at(0) != excluded_name) names.push_back(*row.at(0));
+    }
+    return names;
+}
+
+void take_advisory_lock(Context &ctx, PgConn &conn) {
+    // Every runner, on any host, meets at the candidate: hold a session
+    // advisory lock there for the whole run (works on a hot standby and
+    // survives its promotion, as the session does).
+    Stopwatch sw;
+    const std::string key = "pgfailover:" + ctx.cfg.cluster_name;
+    for (;;) {
+        auto got = conn.scalar("SELECT pg_try_advisory_lock(hashtext($1))", {key}, ctx.cfg.command_timeout);
+        if (got && *got == "t") return;
+        if (sw.seconds() >= ctx.cfg.lock_timeout)
+            throw Error(PGFO_ERR_LOCKED, conn.label() + ": another pgfailover run (maybe on another host) "
+                                                        "holds the advisory lock '" + key + "'");
+        poll_sleep(ctx.cfg);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The old primary failed: promote the candidate as soon as it is safe.
+
+class PrimaryFailover {
+public:
+    PrimaryFailover(Context &ctx, const Node &old_primary, const Node &candidate)
+        : ctx_(ctx), old_(old_primary), cand_(candidate) {}
+
+    StepResult lock();
+    StepResult inspect();
+    StepResult stop_old_primary();
+    StepResult wait_shutdown();
+    StepResult read_checkpoint();
+    StepResult wait_flush();
+    StepResult sync_standbys();
+    StepResult promote();
+    StepResult verify();
+
+    json verdict() const;
+    bool needs_rewind() const { return rejoin_ == "needs_rewind"; }
+
+private:
+    // The old primary's state cannot be proven: on_unclean decides.
+    void unclean(const std::string &reason);
+
+    Context &ctx_;
+    const Node &old_;
+    const Node &cand_;
+    std::unique_ptr<FileLock> file_lock_;
+    std::optional<PgConn> conn_; // to the candidate, for the whole run
+    bool already_primary_ = false;
+    bool old_running_primary_ = false;
+    bool old_is_standby_ = false;
+    std::string unclean_reason_;
+    std::optional<CheckpointInfo> ckpt_;
+    std::optional<Lsn> flushed_;
+    std::string sync_before_, sync_after_;
+    bool sync_changed_ = false;
+    bool promoted_ = false;
+    SwitchPoint switch_;
+    std::string rejoin_ = "unknown";
+};
+
+struct PrimaryStep {
+    const char *name;
+    const char *what;
+    StepResult (PrimaryFailover::*fn)();
+};
+
+const PrimaryStep kPrimaryFailover[] = {
+    {"lock", "take the cluster lock on this host and the advisory lock on the candidate",
+     &PrimaryFailover::lock},
+    {"inspect", "look at both nodes: roles, versions, whether the old primary still runs",
+     &PrimaryFailover::inspect},
+    {"stop_old_primary", "stop the old primary in fast mode if it still runs as a primary (on_running)",
+     &PrimaryFailover::stop_old_primary},
+    {"wait_shutdown", "wait until the old primary is down: ping answers nothing, postmaster.pid gone or stale",
+     &PrimaryFailover::wait_shutdown},
+    {"read_checkpoint", "read the old primary's pg_control and the end of its shutdown checkpoint record",
+     &PrimaryFailover::read_checkpoint},
+    {"wait_flush", "wait until the candidate has flushed WAL up to the end of that record",
+     &PrimaryFailover::wait_flush},
+    {"sync_standbys", "make synchronous_standby_names on the candidate name only standbys that remain",
+     &PrimaryFailover::sync_standbys},
+    {"promote", "promote the candidate, wait until it accepts a write, CHECKPOINT",
+     &PrimaryFailover::promote},
+    {"verify", "read the new timeline's switch point: can the old primary rejoin without pg_rewind?",
+     &PrimaryFailover::verify},
+};
+
+void PrimaryFailover::unclean(const std::string &reason) {
+    if (ctx_.cfg.on_unclean == OnUnclean::Abort)
+        throw Error(PGFO_ERR_UNCLEAN, reason + "; on_unclean = abort: the candidate " + node_label(cand_) +
+                                          " is NOT promoted and the cluster has no primary until an "
+                                          "operator acts");
+    unclean_reason_ = reason;
+    ctx_.log().warn("UNCLEAN: {}; on_unclean = promote: promoting {} anyway, the old primary {} will "
+                    "need pg_rewind (or a new base backup) before it can follow",
+                    reason, node_label(cand_), node_label(old_));
+}
+
+StepResult PrimaryFailover::lock() {
+    conn_.emplace(PgConn::open(cand_, ctx_.cfg));
+    if (ctx_.dry_run) return StepResult::skip("dry run: no locks taken");
+    file_lock_ = std::make_unique<FileLock>(lock_file_path(ctx_.cfg), ctx_.cfg.lock_timeout,
+                                            ctx_.cfg.poll_interval);
+    take_advisory_lock(ctx_, *conn_);
+    return StepResult::done("holding " + lock_file_path(ctx_.cfg) + " and the advisory lock on " +
+                            node_label(cand_));
+}
+
+StepResult PrimaryFailover::inspect() {
+    json d;
+    already_primary_ = !in_recovery(*conn_);
+    d["candidate"] = {{"server_version", conn_->server_version()}, {"in_recovery", !already_primary_}};
+    pgfo_ping_t ping = ping_node(old_, ctx_.cfg);
+    d["old_primary"] = {{"ping", ping_name(ping)}};
+    if (ping == PGFO_PING_OK) {
+        PgConn old_conn = PgConn::open(old_, ctx_.cfg);
+        bool standby = in_recovery(old_conn);
+        old_running_primary_ = !standby;
+        old_is_standby_ = standby;
+        d["old_primary"]["in_recovery"] = standby;
+    }
+    if (old_is_standby_ && !already_primary_)
+        throw Error(PGFO_ERR_STATE, node_label(old_) + " is running as a standby and " + node_label(cand_) +
+                                        " is still in recovery: there is no primary to fail over from");
+    std::string s = node_label(cand_) + (already_primary_ ? " is already a primary (it will not be promoted again)"
+                                                          : " is a standby") +
+                    "; old primary " + node_label(old_) + ": " + ping_name(ping);
+    if (old_running_primary_) s += ", running as a primary";
+    if (old_is_standby_) s += ", running as a standby (the failover was already completed)";
+    if (already_primary_ && old_running_primary_)
+        ctx_.log().warn("TWO PRIMARIES: {} and {} are both out of recovery", node_label(cand_), node_label(old_));
+    return StepResult::done(s, d);
+}
+
+StepResult PrimaryFailover::stop_old_primary() {
+    if (!old_running_primary_) return StepResult::skip("the old primary is not running as a primary");
+    if (ctx_.cfg.on_running == OnRunning::Refuse)
+        throw Error(PGFO_ERR_REFUSED, node_label(old_) + " is up and accepting connections as a primary; "
+                                          "on_running = refuse: not stopping it and not promoting " +
+                                          node_label(cand_) + " (set on_running = stop to switch over)");
+    if (ctx_.dry_run) return StepResult::skip("dry run: would stop it with pg_ctl stop -m fast");
+    request_fast_stop(ctx_, old_);
+    return StepResult::done("fast shutdown requested (on_running = stop)");
+}
+
+StepResult PrimaryFailover::wait_shutdown() {
+    if (old_is_standby_) return StepResult::skip("the old primary already runs as a standby");
+    ShutdownWait w = pgfo::wait_shutdown(ctx_, old_, ctx_.cfg.shutdown_timeout);
+    json d = {{"ping", ping_name(w.last.ping)}, {"postmaster_pid", pid_state_name(w.last.pid.state)},
+              {"pid", w.last.pid.pid}, {"checks", w.checks}};
+    if (w.last.host_unreachable) {
+        d["access_error"] = w.last.access_error;
+        unclean("the old primary's host cannot be reached (" + w.last.access_error + ")");
+        return StepResult::done("host unreachable; proceeding under on_unclean = promote", d);
+    }
+    if (!w.last.down()) // dry run: one look only
+        return StepResult::skip(std::string("dry run: the old primary is still up (") + ping_name(w.last.ping) +
+                                    "); would wait up to " + std::to_string(static_cast<int>(ctx_.cfg.shutdown_timeout)) + " s",
+                                d);
+    std::string pid = w.last.pid.state == PidFileState::Gone
+                          ? "postmaster.pid gone"
+                          : "postmaster.pid stale (process " + std::to_string(w.last.pid.pid) + " is not alive)";
+    return StepResult::done("old primary down (ping: no response, " + pid + ")", d);
+}
+
+StepResult PrimaryFailover::read_checkpoint() {
+    if (!unclean_reason_.empty()) return StepResult::skip("old primary unclean: " + unclean_reason_);
+    if (old_is_standby_) return StepResult::skip("the old primary already runs as a standby");
+    if (ctx_.dry_run && !check_down(ctx_, old_).down())
+        return StepResult::skip("dry run: the old primary is still up; pg_control would be read once it is down");
+    try {
+        ckpt_ = pgfo::read_checkpoint(ctx_, old_);
+    } catch (const Error &e) {
+        unclean("cannot read the old primary's shutdown checkpoint: " + std::string(e.what()));
+        return StepResult::done("unreadable; proceeding under on_unclean = promote", {{"error", e.what()}});
+    }
+    const ControlData &c = ckpt_->control;
+    json d = {{"state", db_state_name(c.state)}, {"checkpoint", format_lsn(c.checkpoint)},
+              {"redo", format_lsn(c.redo)}, {"timeline", c.timeline}};
+    if (!ckpt_->clean) {
+        unclean(ckpt_->why_unclean);
+        return StepResult::done(std::string("state '") + db_state_name(c.state) + "': " + ckpt_->why_unclean, d);
+    }
+    d["checkpoint_end"] = format_lsn(ckpt_->end);
+    return StepResult::done("shut down; shutdown checkpoint " + format_lsn(c.checkpoint) + " ends at " +
+                                format_lsn(ckpt_->end) + " on timeline " + std::to_string(c.timeline),
+                            d);
+}
+
+StepResult PrimaryFailover::wait_flush() {
+    if (!ckpt_ || !ckpt_->clean) return StepResult::skip("no shutdown checkpoint to wait for");
+    if (already_primary_) return StepResult::skip("the candidate is already a primary");
+    FlushWait w = pgfo::wait_flush(ctx_, *conn_, ckpt_->end, ctx_.cfg.catchup_timeout);
+    flushed_ = w.last;
+    std::string last = w.last ? format_lsn(*w.last) : std::string("nothing (never streamed)");
+    json d = {{"target", format_lsn(ckpt_->end)}, {"flushed", last}};
+    if (w.reached)
+        return StepResult::done("candidate flushed " + last + " >= checkpoint end " + format_lsn(ckpt_->end), d);
+    if (ctx_.dry_run)
+        return StepResult::skip("dry run: candidate has flushed " + last + ", needs " + format_lsn(ckpt_->end), d);
+    unclean("the candidate flushed only up to " + last + " but the old primary's shutdown checkpoint ends at " +
+            format_lsn(ckpt_->end) +
+            (w.receiver_gone ? " and its walreceiver has stopped" : " after the catchup timeout"));
+    return StepResult::done("candidate short of the checkpoint end; proceeding under on_unclean = promote", d);
+}
+
+StepResult PrimaryFailover::sync_standbys() {
+    sync_before_ = current_sync_standbys(*conn_);
+    json d = {{"before", sync_before_}};
+    if (ctx_.cfg.sync_policy == SyncPolicy::Keep)
+        return StepResult::skip("sync_standby_names = keep: left as '" + sync_before_ + "'", d);
+    if (ctx_.cfg.sync_policy == SyncPolicy::Async) {
+        sync_after_ = "";
+    } else {
+        auto avail = available_standbys(ctx_, *conn_, {old_.id, cand_.id}, old_.application_name);
+        sync_after_ = restrict_sync_names(sync_before_, avail);
+        d["available"] = avail;
+    }
+    d["after"] = sync_after_;
+    if (sync_after_ == sync_before_)
+        return StepResult::skip("synchronous_standby_names '" + sync_before_ + "' already fits", d);
+    if (ctx_.dry_run)
+        return StepResult::skip("dry run: would change synchronous_standby_names from '" + sync_before_ + "' to '" +
+                                    sync_after_ + "'",
+                                d);
+    set_sync_standbys(ctx_, *conn_, sync_after_);
+    sync_changed_ = true;
+    return StepResult::done("synchronous_standby_names '" + sync_before_ + "' -> '" + sync_after_ + "'", d);
+}
+
+StepResult PrimaryFailover::promote() {
+    if (already_primary_) return StepResult::skip(node_label(cand_) + " is already a primary: not promoting twice");
+    if (ctx_.dry_run)
+        return StepResult::skip(std::string("dry run: would promote with ") +
+                                (conn_->server_version() >= 120000 ? "pg_promote()" : "pg_ctl promote"));
+    PromoteResult r = pgfo::promote(ctx_, cand_, *conn_, ctx_.cfg.promote_timeout);
+    promoted_ = !r.already_primary;
+    if (r.already_primary) return StepResult::skip(node_label(cand_) + " became a primary meanwhile: not promoting twice");
+    return StepResult::done("promoted with " + r.method + ", writable and checkpointed",
+                            {{"method", r.method}, {"promote_s", r.seconds}});
+}
+
+StepResult PrimaryFailover::verify() {
+    if (ctx_.dry_run) return StepResult::skip("dry run: nothing promoted");
+    uint32_t parent = ckpt_ ? ckpt_->control.timeline : 0;
+    if (parent == 0) {
+        auto tli = conn_->scalar("SELECT timeline_id FROM pg_control_checkpoint()");
+        rejoin_ = "needs_rewind";
+        return StepResult::done("new timeline " + tli.value_or("?") +
+                                    "; the old primary's checkpoint is unknown: it needs pg_rewind to rejoin",
+                                {{"rejoin", rejoin_}});
+    }
+    switch_ = switch_point(ctx_, *conn_, parent);
+    json d = {{"timeline", switch_.timeline}};
+    if (!switch_.point)
+        throw Error(PGFO_ERR_STATE, node_label(cand_) + " timeline " + std::to_string(switch_.timeline) +
+                                        " has no switch point from timeline " + std::to_string(parent) +
+                                        " in its history");
+    d["switch_point"] = format_lsn(*switch_.point);
+    std::string s = "timeline " + std::to_string(switch_.timeline) + " forked from " + std::to_string(parent) +
+                    " at " + format_lsn(*switch_.point);
+    if (ckpt_->clean && ckpt_->end <= *switch_.point) {
+        rejoin_ = "clean";
+        s += " >= old primary's checkpoint end " + format_lsn(ckpt_->end) + ": it can rejoin without pg_rewind";
+    } else {
+        rejoin_ = "needs_rewind";
+        s += ckpt_->clean ? " < old primary's checkpoint end " + format_lsn(ckpt_->end) + ": it needs pg_rewind"
+                          : "; the old primary did not shut down cleanly: it needs pg_rewind";
+    }
+    d["rejoin"] = rejoin_;
+    return StepResult::done(s, d);
+}
+
+json PrimaryFailover::verdict() const {
+    json v = {{"action", "promote"},
+              {"new_primary", cand_.id},
+              {"old_primary", old_.id},
+              {"promoted", promoted_},
+              {"already_primary", already_primary_},
+              {"old_primary_rejoin", rejoin_},
+              {"sync_standby_names_before", sync_before_},
+              {"sync_standby_names_after", sync_changed_ ? sync_after_ : sync_before_}};
+    if (!unclean_reason_.empty()) v["unclean"] = unclean_reason_;
+    if (ckpt_ && ckpt_->clean) v["checkpoint_end"] = format_lsn(ckpt_->end);
+    if (flushed_) v["candidate_flushed"] = format_lsn(*flushed_);
+    if (switch_.point) v["switch_point"] = format_lsn(*switch_.point);
+    if (switch_.timeline) v["new_timeline"] = switch_.timeline;
+    return v;
+}
+
+void run_primary_failover(Context &ctx, const Node &old_primary, const Node &candidate) {
+    Runner run(ctx, "failover",
+               {{"failed", node_json(old_primary)}, {"candidate", node_json(candidate)},
+                {"old_primary", node_json(old_primary)}});
+    PrimaryFailover f(ctx, old_primary, candidate);
+    try {
+        for (const auto &s : kPrimaryFailover) run.step(s.name, s.what, [&] { return (f.*s.fn)(); });
+    } catch (const Error &e) {
+        ctx.result_json = run.finish(e.code(), e.what(), f.verdict());
+        throw;
+    }
+    std::string msg;
+    if (ctx.dry_run) msg = "dry run complete: nothing was changed";
+    else {
+        msg = node_label(candidate) + " is the primary";
+        if (f.needs_rewind())
+            msg += "; WARNING: old primary " + node_label(old_primary) + " needs pg_rewind before it can follow";
+        else if (f.verdict()["old_primary_rejoin"] == "clean")
+            msg += "; old primary " + node_label(old_primary) + " can rejoin as a standby without pg_rewind";
+    }
+    ctx.result_json = run.finish(PGFO_OK, msg, f.verdict());
+}
+
+// ---------------------------------------------------------------------------
+// A standby failed: only synchronous replication on the primary can need care.
+
+void run_standby_failure(Context &ctx, const Node &failed, const Node *primary) {
+    json subject = {{"failed", node_json(failed)}};
+    if (primary) subject["primary"] = node_json(*primary);
+    Runner run(ctx, "standby_failure", subject);
+    std::string before, after;
+    bool changed = false;
+    try {
+        if (!primary) {
+            ctx.result_json = run.finish(PGFO_OK, "no primary known (pgpool passed %P = -1): nothing to repair",
+                                         {{"action", "none"}});
+            return;
+        }
+        std::optional<PgConn> conn;
+        std::unique_ptr<FileLock> lock;
+        run.step("lock", "take the cluster lock on this host", [&] {
+            if (ctx.dry_run) return StepResult::skip("dry run: no lock taken");
+            lock = std::make_unique<FileLock>(lock_file_path(ctx.cfg), ctx.cfg.lock_timeout, ctx.cfg.poll_interval);
+            return StepResult::done("holding " + lock_file_path(ctx.cfg));
+        });
+        run.step("sync_standbys", "drop the failed standby from synchronous_standby_names on the primary", [&] {
+            conn.emplace(PgConn::open(*primary, ctx.cfg));
+            before = current_sync_standbys(*conn);
+            json d = {{"before", before}};
+            if (ctx.cfg.sync_policy == SyncPolicy::Keep)
+                return StepResult::skip("sync_standby_names = keep: left as '" + before + "'", d);
+            if (ctx.cfg.sync_policy == SyncPolicy::Async) after = "";
+            else after = restrict_sync_names(before, available_standbys(ctx, *conn, {failed.id, primary->id},
+                                                                        failed.application_name));
+            d["after"] = after;
+            if (after == before)
+                return StepResult::skip("synchronous_standby_names '" + before + "' does not depend on " +
+                                            node_label(failed) + ": nothing changed",
+                                        d);
+            if (ctx.dry_run)
+                return StepResult::skip("dry run: would change synchronous_standby_names from '" + before +
+                                            "' to '" + after + "'",
+                                        d);
+            set_sync_standbys(ctx, *conn, after);
+            changed = true;
+            return StepResult::done("synchronous_standby_names '" + before + "' -> '" + after + "'", d);
+        });
+    } catch (const Error &e) {
+        ctx.result_json = run.finish(e.code(), e.what(), {{"action", "sync_repair"}});
+        throw;
+    }
+    ctx.result_json = run.finish(
+        PGFO_OK,
+        changed ? "synchronous_standby_names changed from '" + before + "' to '" + after + "'"
+                : "synchronous replication unchanged ('" + before + "')",
+        {{"action", "sync_repair"}, {"sync_standby_names_before", before},
+         {"sync_standby_names_after", changed ? after : before}});
+}
+
+// Fill in a node pgpool told us about but the configuration does not have,
+// and warn when both know it differently.
+void merge_node(Context &ctx, int id, const std::optional<std::string> &host, const std::optional<int> &port,
+                const std::optional<std::string> &dir) {
+    if (id < 0) return;
+    auto it = ctx.cfg.nodes.find(id);
+    if (it == ctx.cfg.nodes.end()) {
+        if (!host) return;
+        Node n;
+        n.id = id;
+        n.host = *host;
+        if (port) n.port = *port;
+        if (dir) n.data_directory = *dir;
+        n.origin = "pgpool arguments";
+        ctx.log().warn("node {} is not in the configuration; using pgpool's arguments {}:{} {}", id, n.host,
+                       n.port, n.data_directory);
+        ctx.cfg.nodes[id] = n;
+        return;
+    }
+    Node &n = it->second;
+    if ((host && *host != n.host) || (port && *port != n.port) || (dir && !n.data_directory.empty() && *dir != n.data_directory))
+        ctx.log().warn("pgpool's view of node {} ({}:{} {}) differs from the configuration ({}:{} {}, {}); "
+                       "using the configuration",
+                       id, host.value_or("?"), port ? std::to_string(*port) : "?", dir.value_or("?"), n.host,
+                       n.port, n.data_directory, n.origin);
+    if (dir && n.data_directory.empty()) n.data_directory = *dir;
+}
+
+} // namespace
+
+void failover(Context &ctx, int failed, int candidate, int old_primary) {
+    const Node &failed_node = node_by_id(ctx.cfg, failed);
+    if (failed == old_primary) {
+        if (candidate < 0)
+            throw Error(PGFO_ERR_STATE, "the primary " + node_label(failed_node) +
+                                            " failed and pgpool found no live node to promote (%m = -1)");
+        if (candidate == failed)
+            throw Error(PGFO_ERR_STATE, "the candidate is the failed node " + std::to_string(failed));
+        run_primary_failover(ctx, failed_node, node_by_id(ctx.cfg, candidate));
+    } else {
+        run_standby_failure(ctx, failed_node, old_primary >= 0 ? &node_by_id(ctx.cfg, old_primary) : nullptr);
+    }
+}
+
+void failover_from_pgpool(Context &ctx, const std::vector<std::string> &args) {
+    PgpoolArgs a = parse_pgpool_args(args);
+    ctx.log().info("failover_command: failed node {} ({}:{}), new main {}, old main {}, old primary {}",
+                   a.failed_node, a.failed_host.value_or(""), a.failed_port ? std::to_string(*a.failed_port) : "",
+                   a.new_main_node, a.old_main_node, a.old_primary_node);
+    merge_node(ctx, a.failed_node, a.failed_host, a.failed_port, a.failed_data_dir);
+    merge_node(ctx, a.new_main_node, a.new_main_host, a.new_main_port, a.new_main_data_dir);
+    merge_node(ctx, a.old_primary_node, a.old_primary_host, a.old_primary_port, std::nullopt);
+    failover(ctx, a.failed_node, a.new_main_node, a.old_primary_node);
+}
+
+} // namespace pgfo

@@ -1,0 +1,21 @@
+// The failover sequences. Reading steps/failover.cpp's step tables is
+// reading the procedure.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/context.h"
+
+namespace pgfo {
+
+// Failover for pgpool's failover_command arguments (%d %h %p %D %m %H %M %P %r %R %N %S).
+void failover_from_pgpool(Context &ctx, const std::vector<std::string> &args);
+
+// failed == old_primary: the safe primary failover to `candidate`.
+// Otherwise: a standby failed; repair synchronous_standby_names on old_primary.
+// The report goes to ctx.result_json; failures throw pgfo::Error after the
+// report is written.
+void failover(Context &ctx, int failed, int candidate, int old_primary);
+
+} // namespace pgfo
