@@ -1,0 +1,145 @@
+"""Running the pgfailover command against a PgCluster, as pgpool would.
+
+    cfg = write_config(cluster, on_unclean="abort")
+    run = failover_hook(cluster, cfg, failed=0, new_main=1, old_primary=0)
+    run.rc, run.report["verdict"], run.stderr, run.elapsed
+
+The binary comes from $PGFO_CLI (set by ctest), else build/cli/pgfailover.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+from pgcluster import owner_prefix, PG_BINDIR
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def cli_path():
+    p = os.environ.get("PGFO_CLI")
+    if p:
+        return p
+    return os.path.join(HERE, "..", "..", "build", "cli", "pgfailover")
+
+
+def write_config(cluster, name="pgfailover.conf", on_unclean="promote", on_running="stop",
+                 sync="adapt", shutdown=60, catchup=20, promote=60, extra=""):
+    """A pgfailover.conf for every node of `cluster` (access = local)."""
+    lines = [
+        "[general]",
+        "cluster_name = it%d" % cluster.ports[0],
+        "lock_file = %s" % os.path.join(cluster.base, "pgfailover.lock"),
+        "log_level = debug",
+        "log_file = %s" % os.path.join(cluster.base, "pgfailover.log"),
+        "[connection]",
+        "user = postgres",
+        "dbname = postgres",
+        "connect_timeout = 2",
+        "[timeouts]",
+        "shutdown = %s" % shutdown,
+        "catchup = %s" % catchup,
+        "promote = %s" % promote,
+        "command = 30",
+        "lock = 10",
+        "poll_interval = 0.02",
+        "[policy]",
+        "on_unclean = %s" % on_unclean,
+        "on_running = %s" % on_running,
+        "sync_standby_names = %s" % sync,
+    ]
+    for n in cluster.nodes:
+        lines += [
+            "[node.%d]" % n.id,
+            "host = %s" % n.host,
+            "port = %d" % n.port,
+            "data_directory = %s" % n.datadir,
+            "bin_directory = %s" % PG_BINDIR,
+            "application_name = %s" % n.name,
+            "access = local",
+        ]
+    text = "\n".join(lines) + "\n" + extra
+    path = os.path.join(cluster.base, name)
+    cluster._write_owner_file(path, text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def pgpool_args(cluster, failed, new_main, old_primary, old_main=None):
+    """failover_command's arguments, in pgpool's order:
+    %d %h %p %D %m %H %M %P %r %R %N %S."""
+    f = cluster.node(failed)
+    args = [str(f.id), f.host, str(f.port), f.datadir]
+    if new_main is None or new_main < 0:
+        args += ["-1", "", "0" if old_main is None else str(old_main)]
+    else:
+        m = cluster.node(new_main)
+        args += [str(m.id), m.host, str(old_main if old_main is not None else old_primary)]
+    args += [str(old_primary)]
+    if new_main is None or new_main < 0:
+        args += ["", ""]
+    else:
+        args += [str(m.port), m.datadir]
+    p = cluster.node(old_primary) if old_primary >= 0 else None
+    args += [p.host if p else "", str(p.port) if p else ""]
+    return args
+
+
+class HookRun:
+    def __init__(self, argv, proc, started):
+        self.argv = argv
+        self.proc = proc
+        self.started = started
+        self.rc = None
+        self.stdout = ""
+        self.stderr = ""
+        self.report = {}
+        self.elapsed = None
+
+    def wait(self, timeout=180):
+        out, err = self.proc.communicate(timeout=timeout)
+        self.elapsed = time.monotonic() - self.started
+        self.rc = self.proc.returncode
+        self.stdout, self.stderr = out, err
+        try:
+            self.report = json.loads(out) if out.strip() else {}
+        except ValueError:
+            self.report = {}
+        return self
+
+    @property
+    def verdict(self):
+        return self.report.get("verdict", {})
+
+    def step(self, name):
+        for s in self.report.get("steps", []):
+            if s.get("name") == name:
+                return s
+        return None
+
+    def describe(self):
+        return "rc=%s elapsed=%.2fs\nstdout: %s\nstderr:\n%s" % (
+            self.rc, self.elapsed or -1, self.stdout, self.stderr)
+
+
+def start_cli(args, config=None, json_report=True):
+    """Start pgfailover with `args` (after the global options); returns a HookRun."""
+    argv = list(owner_prefix()) + [cli_path()]
+    if config:
+        argv += ["--config", config]
+    if json_report:
+        argv += ["--json"]
+    argv += list(args)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    return HookRun(argv, proc, time.monotonic())
+
+
+def failover_hook(cluster, config, failed, new_main, old_primary, dry_run=False, wait=True,
+                  timeout=180):
+    """Run `pgfailover failover <pgpool args>`; waits unless wait=False."""
+    args = ["failover"] + (["--dry-run"] if dry_run else []) + pgpool_args(
+        cluster, failed, new_main, old_primary)
+    run = start_cli(args, config)
+    return run.wait(timeout) if wait else run
