@@ -103,7 +103,7 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(run.rc, 0, run.describe())
         self.assertEqual(run.report["kind"], "standby_failure")
         self.assertEqual(c.psql_value(0, "SHOW synchronous_standby_names"), "ANY 1 (node2)")
-        self.assertTrue(done.wait(10), "the waiting commit was not released")
+        self.assertTrue(done.wait(30), "the waiting commit was not released")
         t0 = time.monotonic()
         c.psql(0, "INSERT INTO t VALUES (2)", timeout=10)
         self.assertLess(time.monotonic() - t0, 5)
