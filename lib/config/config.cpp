@@ -1,0 +1,618 @@
+// pgfailover.conf: read with inih, checked strictly. A typo must never pass
+// silently, so unknown sections and keys, duplicates and bad values are
+// errors that name the file, the line, the section and the key.
+//
+// inih details that matter here (Debian builds inih without
+// INI_HANDLER_LINENO, and its options are process-wide globals we leave
+// alone):
+//  - We feed inih through our own reader, which counts lines; the handler
+//    reads the current line number from it.
+//  - The reader strips leading white space, so inih never sees an indented
+//    line and never applies its multi-line continuation rule (an indented
+//    "port = 5433" would otherwise be appended to the previous key's value).
+//  - inih's line buffer holds 200 bytes; the reader rejects longer lines
+//    instead of letting inih split them silently.
+//  - Inline comments start with " ;" (inih's default); '#' only at the start
+//    of a line. A value with " #" in it gets a hint in error messages.
+#include "config/config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <set>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "core/error.h"
+#include "pgpool/pgpool_conf.h"
+
+namespace pgfo {
+namespace {
+
+constexpr size_t kMaxConfigSize = 1u << 20;
+
+// ---------------------------------------------------------------- messages
+
+std::string show(const std::string &v) {
+    static const char hex[] = "0123456789abcdef";
+    std::string s = "'";
+    size_t n = 0;
+    for (unsigned char c : v) {
+        if (++n > 200) {
+            s += "...";
+            break;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            s += "\\x";
+            s += hex[c >> 4];
+            s += hex[c & 15];
+        } else {
+            s += static_cast<char>(c);
+        }
+    }
+    return s + "'";
+}
+
+std::string prefix(const std::string &where) { return where.empty() ? std::string() : where + ": "; }
+
+[[noreturn]] void fail(const std::string &where, const std::string &section, const std::string &key,
+                       const std::string &what) {
+    throw Error(PGFO_ERR_CONFIG, prefix(where) + "[" + section + "] " + key + ": " + what);
+}
+
+std::string join(const std::vector<std::string> &v, const char *sep = ", ") {
+    std::string s;
+    for (const auto &x : v) s += (s.empty() ? "" : sep) + x;
+    return s;
+}
+
+// ---------------------------------------------------------------- keys
+
+const std::vector<std::string> kGeneralKeys = {"cluster_name", "pgpool_conf", "log_file", "log_level",
+                                               "lock_file"};
+const std::vector<std::string> kConnectionKeys = {"user", "dbname", "passfile", "sslmode",
+                                                  "connect_timeout"};
+const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote",
+                                               "command",  "lock",    "poll_interval"};
+const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_standby_names"};
+const std::vector<std::string> kNodeKeys = {"host",   "port",     "data_directory", "bin_directory",
+                                            "application_name", "access", "ssh_user", "ssh_port",
+                                            "ssh_options"};
+
+const char *kKnownSections = "[general], [connection], [timeouts], [policy], [node.N] (N = 0..127)";
+
+// "node.12" -> 12; -1 when the name is not a node section at all; -2 when it
+// is "node.<something>" with a bad number.
+int node_section_id(const std::string &section) {
+    if (section.compare(0, 5, "node.") != 0) return -1;
+    std::string n = section.substr(5);
+    if (n.empty() || n.size() > 3) return -2;
+    for (char c : n)
+        if (c < '0' || c > '9') return -2;
+    if (n.size() > 1 && n[0] == '0') return -2;
+    int id = std::stoi(n);
+    return id <= 127 ? id : -2;
+}
+
+const std::vector<std::string> *keys_of(const std::string &section) {
+    if (section == "general") return &kGeneralKeys;
+    if (section == "connection") return &kConnectionKeys;
+    if (section == "timeouts") return &kTimeoutKeys;
+    if (section == "policy") return &kPolicyKeys;
+    if (node_section_id(section) >= 0) return &kNodeKeys;
+    return nullptr;
+}
+
+// Empty when the section is known, else why not.
+std::string section_problem(const std::string &section) {
+    if (keys_of(section)) return {};
+    if (node_section_id(section) == -2)
+        return "bad node section [" + section + "]: N must be a pgpool backend id 0..127 (no leading zeros)";
+    return "unknown section [" + section + "] (known: " + kKnownSections + ")";
+}
+
+// ---------------------------------------------------------------- values
+
+bool has_control(const std::string &v, bool allow_tab) {
+    for (unsigned char c : v) {
+        if (c == '\t' && allow_tab) continue;
+        if (c < 0x20 || c == 0x7f) return true;
+    }
+    return false;
+}
+
+struct Range {
+    double min, max;
+    const char *text;
+};
+const Range kTimeoutRange = {0.1, 86400, "0.1..86400"};
+const Range kPollRange = {0.005, 10, "0.005..10"};
+const Range kConnectRange = {1, 3600, "1..3600"};
+
+// Plain decimal seconds: "30", "0.5", ".5", "2.". No sign, exponent, unit,
+// nan or inf.
+bool parse_decimal(const std::string &v, double &out) {
+    if (v.empty()) return false;
+    size_t digits = 0, dots = 0;
+    for (char c : v) {
+        if (c >= '0' && c <= '9')
+            ++digits;
+        else if (c == '.')
+            ++dots;
+        else
+            return false;
+    }
+    if (digits == 0 || dots > 1) return false;
+    auto r = std::from_chars(v.data(), v.data() + v.size(), out, std::chars_format::fixed);
+    return r.ec == std::errc() && r.ptr == v.data() + v.size() && std::isfinite(out);
+}
+
+std::string fmt_num(double d) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", d);
+    return buf;
+}
+
+double seconds(const std::string &where, const std::string &sec, const std::string &key,
+               const std::string &v, const Range &r) {
+    double d = 0;
+    if (!parse_decimal(v, d))
+        fail(where, sec, key, show(v) + " is not a number of seconds (allowed: " + r.text + ")");
+    if (d < r.min || d > r.max)
+        fail(where, sec, key, v + " is out of range (allowed: " + r.text + ")");
+    return d;
+}
+
+int port(const std::string &where, const std::string &sec, const std::string &key, const std::string &v) {
+    bool ok = !v.empty() && v.size() <= 5;
+    for (char c : v)
+        if (c < '0' || c > '9') ok = false;
+    long p = ok ? std::strtol(v.c_str(), nullptr, 10) : 0;
+    if (!ok || p < 1 || p > 65535) fail(where, sec, key, show(v) + " is not a port number (allowed: 1..65535)");
+    return static_cast<int>(p);
+}
+
+std::string one_of(const std::string &where, const std::string &sec, const std::string &key,
+                   const std::string &v, const std::vector<std::string> &allowed) {
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+        fail(where, sec, key, show(v) + " is not allowed (allowed: " + join(allowed) + ")");
+    return v;
+}
+
+// An absolute path, or "" when empty_ok.
+std::string abs_path(const std::string &where, const std::string &sec, const std::string &key,
+                     const std::string &v, bool empty_ok) {
+    if (v.empty()) {
+        if (empty_ok) return v;
+        fail(where, sec, key, "must not be empty (allowed: an absolute path)");
+    }
+    if (has_control(v, false)) fail(where, sec, key, show(v) + " contains a control character (not allowed in a path)");
+    if (v[0] != '/') fail(where, sec, key, show(v) + " is not an absolute path (allowed: a path starting with /)");
+    return v;
+}
+
+std::string host_value(const std::string &where, const std::string &sec, const std::string &key,
+                       const std::string &v) {
+    if (v.empty()) fail(where, sec, key, "must not be empty (allowed: a host name, IP address or socket directory)");
+    if (has_control(v, false))
+        fail(where, sec, key, show(v) + " contains a control character (not allowed in a host)");
+    if (v.find(' ') != std::string::npos)
+        fail(where, sec, key, show(v) + " contains a space (allowed: a host name, IP address or socket directory)");
+    if (v[0] == '-') fail(where, sec, key, show(v) + " starts with '-' (not allowed in a host)");
+    return v;
+}
+
+bool valid_cluster_name(const std::string &v) {
+    if (v.empty() || v.size() > 63) return false;
+    for (char c : v)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-'))
+            return false;
+    return true;
+}
+
+// PostgreSQL keeps application_name to 63 bytes of printable ASCII and turns
+// anything else into '?', so a name outside that would never match what the
+// standby reports in pg_stat_replication.
+void check_application_name(const std::string &where, const std::string &sec, const std::string &v) {
+    if (v.size() > 63) fail(where, sec, "application_name", show(v) + " is longer than 63 bytes (PostgreSQL truncates it)");
+    for (unsigned char c : v)
+        if (c < 0x20 || c > 0x7e)
+            fail(where, sec, "application_name",
+                 show(v) + " contains characters PostgreSQL replaces with '?' (allowed: printable ASCII)");
+}
+
+std::vector<std::string> split_ws(const std::string &v) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : v) {
+        if (c == ' ' || c == '\t') {
+            if (!cur.empty()) out.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+    return out;
+}
+
+void apply_node(Node &n, const std::string &sec, const std::string &key, const std::string &v,
+                const std::string &where) {
+    if (key == "host") {
+        n.host = host_value(where, sec, key, v);
+    } else if (key == "port") {
+        n.port = port(where, sec, key, v);
+    } else if (key == "data_directory") {
+        n.data_directory = abs_path(where, sec, key, v, false);
+    } else if (key == "bin_directory") {
+        n.bin_directory = abs_path(where, sec, key, v, true);
+    } else if (key == "application_name") {
+        check_application_name(where, sec, v);
+        n.application_name = v;
+    } else if (key == "access") {
+        n.access = one_of(where, sec, key, v, {"local", "ssh"}) == "ssh" ? Access::Ssh : Access::Local;
+    } else if (key == "ssh_user") {
+        if (has_control(v, false) || v.find_first_of(" @") != std::string::npos || (!v.empty() && v[0] == '-'))
+            fail(where, sec, key, show(v) + " is not a user name (no spaces, '@', control characters or leading '-')");
+        n.ssh_user = v;
+    } else if (key == "ssh_port") {
+        n.ssh_port = port(where, sec, key, v);
+    } else if (key == "ssh_options") {
+        n.ssh_options = split_ws(v);
+    }
+}
+
+// ---------------------------------------------------------------- file reading
+
+struct ParseState {
+    std::string path;
+    std::string text;
+    size_t pos = 0;
+    int lineno = 0;
+    bool failed = false;
+    int error_line = 0;
+    std::string error;
+    Config cfg;
+    std::map<std::pair<std::string, std::string>, int> seen; // (section, key) -> line
+    std::map<std::string, int> sections;                     // section -> header line
+    std::string last_section_header;
+
+    std::string where(int line) const { return path + ":" + std::to_string(line); }
+    void set_error(const std::string &msg) {
+        if (!failed) {
+            failed = true;
+            error_line = lineno;
+            error = msg;
+        }
+    }
+};
+
+char *reader(char *buf, int num, void *stream) {
+    auto *st = static_cast<ParseState *>(stream);
+    if (st->failed || st->pos >= st->text.size() || num < 2) return nullptr;
+    try {
+        size_t nl = st->text.find('\n', st->pos);
+        size_t end = nl == std::string::npos ? st->text.size() : nl;
+        std::string line = st->text.substr(st->pos, end - st->pos);
+        st->pos = nl == std::string::npos ? st->text.size() : nl + 1;
+        ++st->lineno;
+
+        if (st->lineno == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+        if (line.find('\0') != std::string::npos) {
+            st->set_error(st->where(st->lineno) + ": line contains a NUL byte");
+            return nullptr;
+        }
+        size_t b = line.find_first_not_of(" \t");
+        line.erase(0, b == std::string::npos ? line.size() : b);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+            line.pop_back();
+        if (line.size() > static_cast<size_t>(num - 1)) {
+            st->set_error(st->where(st->lineno) + ": line is longer than " + std::to_string(num - 1) +
+                          " characters");
+            return nullptr;
+        }
+        if (!line.empty() && line[0] == '[') {
+            size_t close = line.find(']');
+            if (close != std::string::npos) {
+                std::string sec = line.substr(1, close - 1);
+                std::string problem = section_problem(sec);
+                if (!problem.empty()) {
+                    st->set_error(st->where(st->lineno) + ": " + problem);
+                    return nullptr;
+                }
+                auto it = st->sections.find(sec);
+                if (it != st->sections.end()) {
+                    st->set_error(st->where(st->lineno) + ": duplicate section [" + sec + "] (first on line " +
+                                  std::to_string(it->second) + ")");
+                    return nullptr;
+                }
+                st->sections[sec] = st->lineno;
+            }
+        }
+        std::memcpy(buf, line.data(), line.size());
+        buf[line.size()] = '\0';
+        return buf;
+    } catch (const std::exception &e) {
+        st->set_error(e.what());
+        return nullptr;
+    }
+}
+
+int handler(void *user, const char *section, const char *name, const char *value) {
+    auto *st = static_cast<ParseState *>(user);
+    if (st->failed) return 0;
+    try {
+        const std::string sec = section ? section : "";
+        const std::string key = name ? name : "";
+        const std::string val = value ? value : "";
+        const std::string where = st->where(st->lineno);
+        if (sec.empty())
+            throw Error(PGFO_ERR_CONFIG, where + ": key '" + key + "' is outside a section (sections: " +
+                                             kKnownSections + ")");
+        auto k = std::make_pair(sec, key);
+        auto it = st->seen.find(k);
+        if (it != st->seen.end())
+            fail(where, sec, key, "duplicate key (first set on line " + std::to_string(it->second) + ")");
+        st->seen[k] = st->lineno;
+        int id = node_section_id(sec);
+        if (id >= 0 && !st->cfg.nodes.count(id)) {
+            Node n;
+            n.id = id;
+            auto h = st->sections.find(sec);
+            n.origin = st->where(h != st->sections.end() ? h->second : st->lineno);
+            st->cfg.nodes[id] = n;
+        }
+        apply_setting(st->cfg, sec, key, val, where);
+    } catch (const std::exception &e) {
+        st->set_error(e.what());
+        return 0;
+    }
+    return 1;
+}
+
+std::string read_config_text(const std::string &path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        throw Error(PGFO_ERR_CONFIG, "cannot read config " + path + ": " + std::strerror(e));
+    }
+    std::string data;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd);
+            throw Error(PGFO_ERR_CONFIG, "cannot read config " + path + ": " + std::strerror(e));
+        }
+        if (n == 0) break;
+        data.append(buf, static_cast<size_t>(n));
+        if (data.size() > kMaxConfigSize) {
+            ::close(fd);
+            throw Error(PGFO_ERR_CONFIG, "cannot read config " + path + ": larger than 1 MiB");
+        }
+    }
+    ::close(fd);
+    return data;
+}
+
+void merge_pgpool(ParseState &st) {
+    Config &cfg = st.cfg;
+    std::map<int, PgpoolBackend> backends;
+    try {
+        backends = read_pgpool_backends(cfg.pgpool_conf);
+    } catch (const Error &e) {
+        auto it = st.seen.find({"general", "pgpool_conf"});
+        std::string where = it != st.seen.end() ? st.where(it->second) : st.path;
+        throw Error(PGFO_ERR_CONFIG, prefix(where) + "[general] pgpool_conf: " + e.what());
+    }
+    for (const auto &[id, b] : backends) {
+        const std::string sec = "node." + std::to_string(id);
+        auto explicit_key = [&](const char *key) { return st.seen.count({sec, key}) > 0; };
+        auto it = cfg.nodes.find(id);
+        if (it == cfg.nodes.end()) {
+            Node n;
+            n.id = id;
+            n.origin = cfg.pgpool_conf + ":" + std::to_string(b.line);
+            it = cfg.nodes.emplace(id, n).first;
+        }
+        Node &n = it->second;
+        if (!explicit_key("host") && !b.host.empty()) n.host = b.host;
+        if (!explicit_key("port") && b.port > 0) n.port = b.port;
+        if (!explicit_key("data_directory") && !b.data_directory.empty()) n.data_directory = b.data_directory;
+        if (!explicit_key("application_name") && !b.application_name.empty())
+            n.application_name = b.application_name;
+    }
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- public
+
+void apply_setting(Config &cfg, const std::string &section, const std::string &key, const std::string &value,
+                   const std::string &where) {
+    try {
+        std::string problem = section_problem(section);
+        if (!problem.empty()) throw Error(PGFO_ERR_CONFIG, prefix(where) + problem);
+        if (key == "password")
+            fail(where, section, key,
+                 "passwords are not accepted in the configuration (use passfile or ~/.pgpass)");
+        const auto &known = *keys_of(section);
+        if (std::find(known.begin(), known.end(), key) == known.end())
+            fail(where, section, key,
+                 "unknown key '" + key + "' in [" + section + "]; known keys: " + join(known));
+        if (has_control(value, key == "ssh_options"))
+            fail(where, section, key, show(value) + " contains a control character (not allowed)");
+
+        const std::string &v = value;
+        if (section == "general") {
+            if (key == "cluster_name") {
+                if (!valid_cluster_name(v))
+                    fail(where, section, key, show(v) + " is not a valid cluster name (allowed: 1..63 of A-Z a-z 0-9 _ . -)");
+                cfg.cluster_name = v;
+            } else if (key == "pgpool_conf") {
+                cfg.pgpool_conf = abs_path(where, section, key, v, true);
+            } else if (key == "log_file") {
+                cfg.log_file = abs_path(where, section, key, v, true);
+            } else if (key == "log_level") {
+                cfg.log_level = one_of(where, section, key, v, {"debug", "info", "warning", "error"});
+            } else if (key == "lock_file") {
+                cfg.lock_file = abs_path(where, section, key, v, true);
+            }
+        } else if (section == "connection") {
+            if (key == "user") {
+                cfg.user = v;
+            } else if (key == "dbname") {
+                if (v.empty()) fail(where, section, key, "must not be empty");
+                cfg.dbname = v;
+            } else if (key == "passfile") {
+                cfg.passfile = abs_path(where, section, key, v, true);
+            } else if (key == "sslmode") {
+                cfg.sslmode = v.empty() ? v
+                                        : one_of(where, section, key, v,
+                                                 {"disable", "allow", "prefer", "require", "verify-ca",
+                                                  "verify-full"});
+            } else if (key == "connect_timeout") {
+                cfg.connect_timeout = seconds(where, section, key, v, kConnectRange);
+            }
+        } else if (section == "timeouts") {
+            if (key == "poll_interval") {
+                cfg.poll_interval = seconds(where, section, key, v, kPollRange);
+            } else {
+                double d = seconds(where, section, key, v, kTimeoutRange);
+                if (key == "shutdown") cfg.shutdown_timeout = d;
+                else if (key == "catchup") cfg.catchup_timeout = d;
+                else if (key == "promote") cfg.promote_timeout = d;
+                else if (key == "command") cfg.command_timeout = d;
+                else if (key == "lock") cfg.lock_timeout = d;
+            }
+        } else if (section == "policy") {
+            if (key == "on_unclean") {
+                cfg.on_unclean = one_of(where, section, key, v, {"promote", "abort"}) == "abort" ? OnUnclean::Abort
+                                                                                               : OnUnclean::Promote;
+            } else if (key == "on_running") {
+                cfg.on_running = one_of(where, section, key, v, {"stop", "refuse"}) == "refuse" ? OnRunning::Refuse
+                                                                                              : OnRunning::Stop;
+            } else if (key == "sync_standby_names") {
+                std::string s = one_of(where, section, key, v, {"adapt", "keep", "async"});
+                cfg.sync_policy = s == "keep" ? SyncPolicy::Keep : s == "async" ? SyncPolicy::Async : SyncPolicy::Adapt;
+            }
+        } else {
+            int id = node_section_id(section);
+            Node &n = cfg.nodes[id];
+            if (n.id < 0) n.id = id;
+            if (n.origin.empty()) n.origin = where;
+            // Work on a copy: a rejected value leaves the node as it was.
+            Node copy = n;
+            apply_node(copy, section, key, v, where);
+            n = std::move(copy);
+        }
+    } catch (const Error &e) {
+        // inih only treats " ;" as a trailing comment; say so when a '#' seems meant as one.
+        if (value.find(" #") != std::string::npos || value.find("\t#") != std::string::npos)
+            throw Error(e.code(), std::string(e.what()) +
+                                      " (note: '#' starts a comment only at the start of a line; "
+                                      "use ' ;' for a comment after a value)");
+        throw;
+    }
+}
+
+void validate_config(const Config &cfg) {
+    const std::string file = cfg.path.empty() ? std::string("configuration") : cfg.path;
+    if (!valid_cluster_name(cfg.cluster_name))
+        fail(file, "general", "cluster_name",
+             show(cfg.cluster_name) + " is not a valid cluster name (allowed: 1..63 of A-Z a-z 0-9 _ . -)");
+    if (!cfg.pgpool_conf.empty()) abs_path(file, "general", "pgpool_conf", cfg.pgpool_conf, true);
+    if (!cfg.log_file.empty()) abs_path(file, "general", "log_file", cfg.log_file, true);
+    if (!cfg.lock_file.empty()) abs_path(file, "general", "lock_file", cfg.lock_file, true);
+    if (!cfg.passfile.empty()) abs_path(file, "connection", "passfile", cfg.passfile, true);
+
+    auto check_range = [&](const char *sec, const char *key, double d, const Range &r) {
+        if (!(d >= r.min && d <= r.max))
+            fail(file, sec, key, fmt_num(d) + " is out of range (allowed: " + r.text + ")");
+    };
+    check_range("connection", "connect_timeout", cfg.connect_timeout, kConnectRange);
+    check_range("timeouts", "shutdown", cfg.shutdown_timeout, kTimeoutRange);
+    check_range("timeouts", "catchup", cfg.catchup_timeout, kTimeoutRange);
+    check_range("timeouts", "promote", cfg.promote_timeout, kTimeoutRange);
+    check_range("timeouts", "command", cfg.command_timeout, kTimeoutRange);
+    check_range("timeouts", "lock", cfg.lock_timeout, kTimeoutRange);
+    check_range("timeouts", "poll_interval", cfg.poll_interval, kPollRange);
+
+    std::map<std::string, int> endpoints; // "host:port" -> node id
+    for (const auto &[id, n] : cfg.nodes) {
+        const std::string sec = "node." + std::to_string(id);
+        const std::string where = n.origin.empty() ? file : n.origin;
+        if (id < 0 || id > 127)
+            throw Error(PGFO_ERR_CONFIG, prefix(where) + "node id " + std::to_string(id) + " is out of range (allowed: 0..127)");
+        if (n.id != id)
+            throw Error(PGFO_ERR_CONFIG, prefix(where) + "[" + sec + "] has node id " + std::to_string(n.id));
+        if (n.host.empty())
+            fail(where, sec, "host",
+                 "missing (set host in [" + sec + "] or backend_hostname" + std::to_string(id) +
+                     " in pgpool.conf)");
+        host_value(where, sec, "host", n.host);
+        if (n.port < 1 || n.port > 65535)
+            fail(where, sec, "port", std::to_string(n.port) + " is not a port number (allowed: 1..65535)");
+        if (!n.data_directory.empty()) abs_path(where, sec, "data_directory", n.data_directory, false);
+        if (!n.bin_directory.empty()) abs_path(where, sec, "bin_directory", n.bin_directory, true);
+        check_application_name(where, sec, n.application_name);
+        if (n.access == Access::Local) {
+            if (!n.ssh_user.empty())
+                fail(where, sec, "ssh_user", "only allowed with access = ssh (this node has access = local)");
+            if (n.ssh_port != 22)
+                fail(where, sec, "ssh_port", "only allowed with access = ssh (this node has access = local)");
+            if (!n.ssh_options.empty())
+                fail(where, sec, "ssh_options", "only allowed with access = ssh (this node has access = local)");
+        } else {
+            if (n.ssh_port < 1 || n.ssh_port > 65535)
+                fail(where, sec, "ssh_port",
+                     std::to_string(n.ssh_port) + " is not a port number (allowed: 1..65535)");
+        }
+        std::string ep = n.host + ":" + std::to_string(n.port);
+        auto [it, inserted] = endpoints.emplace(ep, id);
+        if (!inserted)
+            fail(where, sec, "host",
+                 "node " + std::to_string(id) + " and node " + std::to_string(it->second) + " are both " + ep);
+    }
+}
+
+Config load_config(const std::string &path) {
+    ParseState st;
+    st.path = path;
+    st.text = read_config_text(path);
+    st.cfg.path = path;
+
+    int rc = ini_parse_stream(reader, &st, handler, &st);
+    if (rc == -2) throw Error(PGFO_ERR_NOMEM, "out of memory reading " + path);
+    // inih returns the first line it did not accept; our own first error may come later.
+    if (st.failed && !(rc > 0 && rc < st.error_line)) throw Error(PGFO_ERR_CONFIG, st.error);
+    if (rc != 0)
+        throw Error(PGFO_ERR_CONFIG,
+                    path + ":" + std::to_string(rc) + ": syntax error (allowed: 'key = value', '[section]', '# comment')");
+
+    if (!st.cfg.pgpool_conf.empty()) merge_pgpool(st);
+    validate_config(st.cfg);
+    return std::move(st.cfg);
+}
+
+std::string default_config_path() {
+    const char *env = std::getenv(kConfigEnvVar);
+    if (env && *env) return env;
+    return kDefaultConfigPath;
+}
+
+std::string lock_file_path(const Config &cfg) {
+    if (!cfg.lock_file.empty()) return cfg.lock_file;
+    return "/tmp/pgfailover-" + cfg.cluster_name + ".lock";
+}
+
+} // namespace pgfo
