@@ -1,0 +1,626 @@
+// Running programs: posix_spawnp (no shell, nothing but exec between fork and
+// exec, so it is safe in a multi-threaded host), a new process group per
+// command so that a timeout reaches grandchildren too, pipes read with poll.
+#include "remote/exec.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/error.h"
+
+extern char **environ;
+
+namespace pgfo {
+namespace {
+
+constexpr size_t kOutputCap = 16u << 20;
+constexpr double kKillGrace = 2.0;   // SIGTERM -> SIGKILL
+constexpr double kPipeGrace = 0.2;   // after the child exits, how long to wait for pipe EOF
+
+double now() {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+void close_fd(int &fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+}
+
+// Keep our pipe ends off 0/1/2, in case the host runs with those closed:
+// dup2(fd, fd) in the child would not clear FD_CLOEXEC.
+int above_stdio(int fd) {
+    if (fd > 2) return fd;
+    int n = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ::close(fd);
+    return n;
+}
+
+bool make_pipe(int &r, int &w) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return false;
+    r = above_stdio(p[0]);
+    w = above_stdio(p[1]);
+    if (r < 0 || w < 0) {
+        close_fd(r);
+        close_fd(w);
+        return false;
+    }
+    ::fcntl(r, F_SETFL, ::fcntl(r, F_GETFL) | O_NONBLOCK);
+    return true;
+}
+
+struct Spawn {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    bool fa_ok = false, attr_ok = false;
+    ~Spawn() {
+        if (fa_ok) posix_spawn_file_actions_destroy(&fa);
+        if (attr_ok) posix_spawnattr_destroy(&attr);
+    }
+};
+
+struct Capture {
+    int fd = -1;
+    std::string *into = nullptr;
+    size_t cap = kOutputCap;
+    bool truncated = false;
+
+    // Read what is there; close at EOF or error.
+    void drain() {
+        char buf[65536];
+        while (fd >= 0) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n > 0) {
+                size_t room = into->size() < cap ? cap - into->size() : 0;
+                size_t take = std::min(room, static_cast<size_t>(n));
+                into->append(buf, take);
+                if (take < static_cast<size_t>(n)) truncated = true;
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            close_fd(fd); // EOF or a read error
+        }
+    }
+};
+
+int pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    long fd = ::syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) {
+        ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+        return static_cast<int>(fd);
+    }
+#endif
+    (void)pid;
+    return -1;
+}
+
+struct RunOutcome {
+    ExecResult r;
+    bool out_truncated = false;
+    bool err_truncated = false;
+};
+
+RunOutcome run_impl(const std::vector<std::string> &argv, double timeout_seconds, size_t cap) {
+    RunOutcome o;
+    ExecResult &res = o.r;
+    if (argv.empty() || argv[0].empty()) {
+        res.start_failed = true;
+        res.err = "cannot run an empty command";
+        return o;
+    }
+    for (size_t i = 0; i < argv.size(); ++i) {
+        if (argv[i].find('\0') != std::string::npos) {
+            res.start_failed = true;
+            res.err = "cannot run " + shell_quote(argv[0].substr(0, argv[0].find('\0'))) + ": argument " +
+                      std::to_string(i) + " contains a NUL byte";
+            return o;
+        }
+    }
+
+    int out_r = -1, out_w = -1, err_r = -1, err_w = -1;
+    if (!make_pipe(out_r, out_w) || !make_pipe(err_r, err_w)) {
+        int e = errno;
+        close_fd(out_r), close_fd(out_w), close_fd(err_r), close_fd(err_w);
+        res.start_failed = true;
+        res.err = std::string("cannot create pipes: ") + std::strerror(e);
+        return o;
+    }
+
+    Spawn sp;
+    int rc = posix_spawn_file_actions_init(&sp.fa);
+    sp.fa_ok = rc == 0;
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&sp.fa, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sp.fa, out_w, 1);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sp.fa, err_w, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // Descriptors the host opened without O_CLOEXEC (a lock file!) must not
+    // leak into pg_ctl and from there into a postmaster.
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&sp.fa, 3);
+#endif
+    if (rc == 0) {
+        rc = posix_spawnattr_init(&sp.attr);
+        sp.attr_ok = rc == 0;
+    }
+    if (rc == 0) {
+        // Own process group (pgid = child's pid); no blocked signals; and
+        // signals a host may ignore (pgpool ignores SIGPIPE) back to default,
+        // as ignored dispositions survive exec.
+        sigset_t none, defaults;
+        sigemptyset(&none);
+        sigemptyset(&defaults);
+        for (int s : {SIGPIPE, SIGXFSZ, SIGCHLD, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&defaults, s);
+        rc = posix_spawnattr_setflags(&sp.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                    POSIX_SPAWN_SETSIGDEF);
+        if (rc == 0) rc = posix_spawnattr_setpgroup(&sp.attr, 0);
+        if (rc == 0) rc = posix_spawnattr_setsigmask(&sp.attr, &none);
+        if (rc == 0) rc = posix_spawnattr_setsigdefault(&sp.attr, &defaults);
+    }
+
+    std::vector<char *> cargv;
+    cargv.reserve(argv.size() + 1);
+    for (const auto &a : argv) cargv.push_back(const_cast<char *>(a.c_str()));
+    cargv.push_back(nullptr);
+
+    pid_t pid = -1;
+    if (rc == 0) rc = posix_spawnp(&pid, cargv[0], &sp.fa, &sp.attr, cargv.data(), environ);
+    close_fd(out_w);
+    close_fd(err_w);
+    if (rc != 0) {
+        close_fd(out_r);
+        close_fd(err_r);
+        res.start_failed = true;
+        res.err = "cannot run " + shell_quote(argv[0]) + ": " + std::strerror(rc);
+        return o;
+    }
+
+    Capture out{out_r, &res.out, cap};
+    Capture err{err_r, &res.err, cap};
+    int pidfd = pidfd_open(pid);
+
+    const double start = now();
+    const double timeout = std::isnan(timeout_seconds) ? 0 : std::max(0.0, timeout_seconds);
+    const double deadline = start + timeout;
+    bool exited = false, status_lost = false;
+    double exit_at = 0, term_at = 0, kill_at = 0;
+    bool term_sent = false, kill_sent = false;
+
+    for (;;) {
+        if (!exited) {
+            // WNOWAIT: leave the zombie in place until we are done signalling
+            // the group, so that its pid (= the pgid) cannot be reused.
+            siginfo_t si;
+            std::memset(&si, 0, sizeof si);
+            int w = ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
+            if (w == 0 && si.si_pid == pid) {
+                exited = true;
+            } else if (w < 0 && errno == ECHILD) {
+                exited = true; // reaped elsewhere (SIGCHLD ignored by the host?)
+                status_lost = true;
+            }
+            if (exited) {
+                exit_at = now();
+                close_fd(pidfd);
+            }
+        }
+        const double t = now();
+        if (!term_sent && !exited && t >= deadline) {
+            res.timed_out = true;
+            term_sent = true;
+            term_at = t;
+            ::kill(-pid, SIGTERM);
+        }
+        if (term_sent && !kill_sent && !status_lost && t >= term_at + kKillGrace &&
+            (!exited || out.fd >= 0 || err.fd >= 0)) {
+            kill_sent = true;
+            kill_at = t;
+            ::kill(-pid, SIGKILL);
+        }
+        // Something outside our control may still hold the pipes (a daemon
+        // that inherited them, e.g. a postmaster started by pg_ctl without
+        // -l): stop waiting for EOF shortly after the child is gone. After a
+        // timeout, first let the SIGKILL for the group go out.
+        const bool grace_running = exited && !(term_sent && !kill_sent && !status_lost);
+        const double grace_from = kill_sent ? std::max(exit_at, kill_at) : exit_at;
+        if (exited) {
+            if (out.fd < 0 && err.fd < 0) break;
+            if (grace_running && t - grace_from >= kPipeGrace) break;
+        }
+
+        // Sleep until output arrives, the child exits or the next deadline.
+        double next = t + 1.0;
+        if (!term_sent && !exited) next = std::min(next, deadline);
+        if (term_sent && !kill_sent) next = std::min(next, term_at + kKillGrace);
+        if (grace_running) next = std::min(next, grace_from + kPipeGrace);
+        if (!exited && pidfd < 0) next = std::min(next, t + 0.01); // no pidfd: poll waitid
+        if (kill_sent && !exited) next = std::min(next, t + 0.01);
+        int ms = static_cast<int>(std::ceil(std::max(0.0, next - t) * 1000));
+
+        struct pollfd fds[3];
+        nfds_t n = 0;
+        if (out.fd >= 0) fds[n++] = {out.fd, POLLIN, 0};
+        if (err.fd >= 0) fds[n++] = {err.fd, POLLIN, 0};
+        if (!exited && pidfd >= 0) fds[n++] = {pidfd, POLLIN, 0};
+        if (n == 0) {
+            struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+            ::nanosleep(&ts, nullptr);
+        } else {
+            int pr = ::poll(fds, n, ms);
+            if (pr < 0 && errno != EINTR) {
+                // Should not happen; avoid a busy loop if it does.
+                struct timespec ts = {0, 10 * 1000000L};
+                ::nanosleep(&ts, nullptr);
+            }
+        }
+        out.drain();
+        err.drain();
+    }
+    out.drain();
+    err.drain();
+    close_fd(out.fd);
+    close_fd(err.fd);
+    close_fd(pidfd);
+
+    if (!status_lost) {
+        int status = 0;
+        pid_t w;
+        do {
+            w = ::waitpid(pid, &status, 0);
+        } while (w < 0 && errno == EINTR);
+        if (w == pid) {
+            if (WIFEXITED(status)) {
+                res.exit_code = WEXITSTATUS(status);
+            } else if (WIFSIGNALED(status)) {
+                res.exit_code = -1;
+                res.term_signal = WTERMSIG(status);
+            }
+        } else {
+            status_lost = true;
+        }
+    }
+    if (status_lost) {
+        res.exit_code = -1;
+        if (!res.err.empty() && res.err.back() != '\n') res.err += '\n';
+        res.err += "[exit status of " + shell_quote(argv[0]) + " unknown: it was reaped elsewhere]";
+    }
+    o.out_truncated = out.truncated;
+    o.err_truncated = err.truncated;
+    return o;
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+        s.pop_back();
+    size_t b = s.find_first_not_of(" \t\r\n");
+    return b == std::string::npos ? std::string() : s.substr(b);
+}
+
+// ---------------------------------------------------------------- local
+
+std::optional<std::string> local_read(const std::string &path, uint64_t offset, uint64_t len) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT) return std::nullopt;
+        throw Error(PGFO_ERR_EXEC, "cannot read " + path + ": " + std::strerror(e));
+    }
+    std::string data;
+    uint64_t pos = offset;
+    char buf[65536];
+    for (;;) {
+        size_t want = sizeof buf;
+        if (len > 0) {
+            uint64_t left = len - data.size();
+            if (left == 0) break;
+            want = static_cast<size_t>(std::min<uint64_t>(left, sizeof buf));
+        }
+        ssize_t n = ::pread(fd, buf, want, static_cast<off_t>(pos));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd);
+            throw Error(PGFO_ERR_EXEC, "cannot read " + path + ": " + std::strerror(e));
+        }
+        if (n == 0) break;
+        data.append(buf, static_cast<size_t>(n));
+        pos += static_cast<uint64_t>(n);
+    }
+    ::close(fd);
+    return data;
+}
+
+// postmaster.pid's first line -> a pid; 0 when it is not (yet) a number.
+// PostgreSQL writes -PID for a single-user backend.
+long parse_pid_line(const std::string &content, bool &complete) {
+    size_t nl = content.find('\n');
+    complete = nl != std::string::npos;
+    if (!complete) return 0;
+    std::string line = content.substr(0, nl);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty() && line[0] == '-') line.erase(0, 1);
+    if (line.empty() || line.size() > 9 || line[0] == '0') return 0;
+    long pid = 0;
+    for (char c : line) {
+        if (c < '0' || c > '9') return 0;
+        pid = pid * 10 + (c - '0');
+    }
+    return pid;
+}
+
+void check_data_directory_local(const std::string &dir) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            throw Error(PGFO_ERR_STATE, "data directory " + dir + " does not exist");
+        throw Error(PGFO_ERR_EXEC, "cannot access data directory " + dir + ": " + std::strerror(e));
+    }
+    if (!S_ISDIR(st.st_mode)) throw Error(PGFO_ERR_STATE, "data directory " + dir + " is not a directory");
+    const std::string v = dir + "/PG_VERSION";
+    if (::stat(v.c_str(), &st) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            throw Error(PGFO_ERR_STATE, dir + " is not a PostgreSQL data directory (no PG_VERSION)");
+        throw Error(PGFO_ERR_EXEC, "cannot access " + v + ": " + std::strerror(e));
+    }
+}
+
+class LocalAccess : public NodeAccess {
+public:
+    ExecResult run(const std::vector<std::string> &argv, double timeout_seconds) override {
+        return run_local(argv, timeout_seconds);
+    }
+
+    std::optional<std::string> read_file(const std::string &path, uint64_t offset, uint64_t len,
+                                         double) override {
+        return local_read(path, offset, len);
+    }
+
+    PidFileStatus postmaster_pid(const std::string &data_directory, double) override {
+        // Without this check a mistyped data_directory would look like a
+        // stopped server.
+        check_data_directory_local(data_directory);
+        PidFileStatus s;
+        auto content = local_read(data_directory + "/postmaster.pid", 0, 0);
+        if (!content) return s; // Gone
+        bool complete = false;
+        s.pid = parse_pid_line(*content, complete);
+        if (s.pid == 0) {
+            // An empty file or a first line that is not a whole number: the
+            // postmaster creates postmaster.pid first and writes it in steps,
+            // so this is a postmaster starting up right now. Count it as alive.
+            s.state = PidFileState::Alive;
+            return s;
+        }
+        if (::kill(static_cast<pid_t>(s.pid), 0) == 0 || errno == EPERM)
+            s.state = PidFileState::Alive;
+        else
+            s.state = PidFileState::Stale;
+        return s;
+    }
+
+    std::string describe() const override { return "local"; }
+};
+
+// ---------------------------------------------------------------- ssh
+
+// Remote scripts run by `sh -c SCRIPT pgfailover ARGS...`: the path is an
+// argument, never pasted into the script. They assume a POSIX login shell on
+// the node (sh, bash, dash, ksh, zsh) and GNU dd for reads at an offset.
+// read: exit 3 = no such file (nothing else counts as missing), 4 = a
+// directory on the way cannot be searched.
+const char *kReadScript = R"SH(p=$1
+if ! test -e "$p" && ! test -L "$p"; then
+  d=$(dirname -- "$p")
+  if test -e "$d" && ! test -x "$d"; then echo "cannot search directory $d" >&2; exit 4; fi
+  exit 3
+fi
+if test "$2" = 0 && test "$3" = 0; then exec cat -- "$p"; fi
+if test "$3" = 0; then exec dd if="$p" bs=65536 iflag=skip_bytes skip="$2"; fi
+exec dd if="$p" bs=65536 iflag=skip_bytes,count_bytes skip="$2" count="$3"
+)SH";
+
+// Exit 4/5: not a data directory; prints GONE, STALE pid or ALIVE pid (pid 0:
+// the file is being written).
+const char *kPidScript = R"SH(LC_ALL=C; export LC_ALL
+d=$1
+test -d "$d" || { echo "data directory $d does not exist or is not a directory" >&2; exit 4; }
+test -e "$d/PG_VERSION" || { echo "$d is not a PostgreSQL data directory (no PG_VERSION)" >&2; exit 5; }
+f=$d/postmaster.pid
+if ! test -e "$f"; then echo GONE; exit 0; fi
+test -r "$f" || { echo "cannot read $f" >&2; exit 6; }
+if ! IFS= read -r pid < "$f"; then echo "ALIVE 0"; exit 0; fi
+pid=${pid%"$(printf '\r')"}
+pid=${pid#-}
+case $pid in ''|0*|*[!0-9]*) echo "ALIVE 0"; exit 0;; esac
+if test ${#pid} -gt 9; then echo "ALIVE 0"; exit 0; fi
+if kill -0 "$pid" 2>/dev/null || test -d "/proc/$pid"; then echo "ALIVE $pid"; exit 0; fi
+case $(kill -0 "$pid" 2>&1) in *ermitted*|*EPERM*) echo "ALIVE $pid";; *) echo "STALE $pid";; esac
+)SH";
+
+class SshAccess : public NodeAccess {
+public:
+    explicit SshAccess(const Node &n) : node_(n) {}
+
+    ExecResult run(const std::vector<std::string> &argv, double timeout_seconds) override {
+        return run_ssh(argv, timeout_seconds, kOutputCap).r;
+    }
+
+    std::optional<std::string> read_file(const std::string &path, uint64_t offset, uint64_t len,
+                                         double timeout_seconds) override {
+        if (len > kOutputCap)
+            throw Error(PGFO_ERR_USAGE, "cannot read more than 16 MiB at once over ssh (" + path + ")");
+        std::vector<std::string> cmd = {"sh", "-c", kReadScript, "pgfailover", path, std::to_string(offset),
+                                        std::to_string(len)};
+        RunOutcome o = run_ssh(cmd, timeout_seconds, kOutputCap);
+        const ExecResult &r = o.r;
+        if (r.timed_out)
+            throw Error(PGFO_ERR_EXEC, "reading " + path + " on " + describe() + " timed out after " +
+                                           secs(timeout_seconds));
+        if (r.exit_code == 3) return std::nullopt;
+        if (r.exit_code != 0)
+            throw Error(PGFO_ERR_EXEC, "cannot read " + path + " on " + describe() + ": " + failure(r));
+        if (o.out_truncated)
+            throw Error(PGFO_ERR_EXEC, "cannot read " + path + " on " + describe() + ": larger than 16 MiB");
+        return r.out;
+    }
+
+    PidFileStatus postmaster_pid(const std::string &data_directory, double timeout_seconds) override {
+        std::vector<std::string> cmd = {"sh", "-c", kPidScript, "pgfailover", data_directory};
+        RunOutcome o = run_ssh(cmd, timeout_seconds, 1 << 20);
+        const ExecResult &r = o.r;
+        if (r.timed_out)
+            throw Error(PGFO_ERR_EXEC, "checking postmaster.pid on " + describe() + " timed out after " +
+                                           secs(timeout_seconds));
+        if (r.exit_code == 4 || r.exit_code == 5)
+            throw Error(PGFO_ERR_STATE, describe() + ": " + trim(r.err));
+        if (r.exit_code != 0)
+            throw Error(PGFO_ERR_EXEC, "cannot check " + data_directory + "/postmaster.pid on " + describe() +
+                                           ": " + failure(r));
+        // The last line is ours (a chatty shell start-up file may print before it).
+        std::string out = trim(r.out);
+        size_t nl = out.rfind('\n');
+        std::string line = nl == std::string::npos ? out : out.substr(nl + 1);
+        PidFileStatus s;
+        if (line == "GONE") return s;
+        auto num = [&](size_t at, long &pid) {
+            std::string n = line.substr(at);
+            if (n.empty() || n.size() > 9) return false;
+            pid = 0;
+            for (char c : n) {
+                if (c < '0' || c > '9') return false;
+                pid = pid * 10 + (c - '0');
+            }
+            return true;
+        };
+        if (line.compare(0, 6, "ALIVE ") == 0 && num(6, s.pid)) {
+            s.state = PidFileState::Alive;
+            return s;
+        }
+        if (line.compare(0, 6, "STALE ") == 0 && num(6, s.pid)) {
+            s.state = PidFileState::Stale;
+            return s;
+        }
+        throw Error(PGFO_ERR_EXEC, "unexpected answer checking postmaster.pid on " + describe() + ": '" +
+                                       line.substr(0, 200) + "'");
+    }
+
+    std::string describe() const override {
+        return "ssh " + (node_.ssh_user.empty() ? std::string() : node_.ssh_user + "@") + node_.host + ":" +
+               std::to_string(node_.ssh_port);
+    }
+
+private:
+    static std::string secs(double s) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g s", s);
+        return buf;
+    }
+
+    static std::string failure(const ExecResult &r) {
+        std::string e = trim(r.err);
+        std::string s = r.term_signal ? "killed by signal " + std::to_string(r.term_signal)
+                                      : "exit code " + std::to_string(r.exit_code);
+        return e.empty() ? s : s + ": " + e;
+    }
+
+    // ssh's own failures (cannot start, exit 255: cannot connect or
+    // authenticate) are errors; the remote command's exit status is returned.
+    RunOutcome run_ssh(const std::vector<std::string> &remote, double timeout_seconds, size_t cap) {
+        RunOutcome o = run_impl(ssh_argv(node_, remote, timeout_seconds), timeout_seconds, cap);
+        if (o.r.start_failed) throw Error(PGFO_ERR_EXEC, describe() + ": " + o.r.err);
+        if (o.r.exit_code == 255)
+            throw Error(PGFO_ERR_EXEC, describe() + ": ssh failed (exit 255: cannot connect or authenticate)" +
+                                           (trim(o.r.err).empty() ? std::string() : ": " + trim(o.r.err)));
+        return o;
+    }
+
+    Node node_;
+};
+
+} // namespace
+
+ExecResult run_local(const std::vector<std::string> &argv, double timeout_seconds) {
+    RunOutcome o = run_impl(argv, timeout_seconds, kOutputCap);
+    if (o.out_truncated || o.err_truncated) {
+        if (!o.r.err.empty() && o.r.err.back() != '\n') o.r.err += '\n';
+        o.r.err += std::string("[") + (o.out_truncated ? "standard output" : "") +
+                   (o.out_truncated && o.err_truncated ? " and " : "") +
+                   (o.err_truncated ? "standard error" : "") + " truncated at 16 MiB]";
+    }
+    return o.r;
+}
+
+std::string shell_quote(const std::string &word) {
+    if (word.find('\0') != std::string::npos)
+        throw Error(PGFO_ERR_USAGE, "cannot quote a word containing a NUL byte for the shell");
+    if (!word.empty()) {
+        bool plain = true;
+        for (unsigned char c : word) {
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == '-' || c == '.' || c == '/' || c == ',' || c == ':' || c == '@' || c == '+' || c == '%')) {
+                plain = false;
+                break;
+            }
+        }
+        if (plain) return word;
+    }
+    std::string q = "'";
+    for (char c : word) {
+        if (c == '\'')
+            q += "'\\''";
+        else
+            q += c;
+    }
+    return q + "'";
+}
+
+std::string shell_join(const std::vector<std::string> &argv) {
+    std::string s;
+    for (const auto &w : argv) {
+        if (!s.empty()) s += ' ';
+        s += shell_quote(w);
+    }
+    return s;
+}
+
+std::vector<std::string> ssh_argv(const Node &node, const std::vector<std::string> &remote_argv,
+                                  double timeout_seconds) {
+    if (node.host.empty() || node.host[0] == '-')
+        throw Error(PGFO_ERR_CONFIG, "node " + std::to_string(node.id) + ": host '" + node.host +
+                                         "' cannot be used with ssh");
+    if (!node.ssh_user.empty() &&
+        (node.ssh_user[0] == '-' || node.ssh_user.find('@') != std::string::npos))
+        throw Error(PGFO_ERR_CONFIG, "node " + std::to_string(node.id) + ": ssh_user '" + node.ssh_user +
+                                         "' cannot be used with ssh");
+    double t = std::isnan(timeout_seconds) ? 10 : std::min(std::max(timeout_seconds, 0.0), 10.0);
+    long connect = std::max(1L, static_cast<long>(std::ceil(t)));
+    std::vector<std::string> a = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=" + std::to_string(connect),
+                                  "-o", "ServerAliveInterval=5", "-p", std::to_string(node.ssh_port)};
+    a.insert(a.end(), node.ssh_options.begin(), node.ssh_options.end());
+    a.push_back(node.ssh_user.empty() ? node.host : node.ssh_user + "@" + node.host);
+    a.push_back("--");
+    a.push_back(shell_join(remote_argv));
+    return a;
+}
+
+std::unique_ptr<NodeAccess> make_node_access(const Node &node) {
+    if (node.access == Access::Ssh) return std::make_unique<SshAccess>(node);
+    return std::make_unique<LocalAccess>();
+}
+
+} // namespace pgfo
