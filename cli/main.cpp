@@ -96,7 +96,9 @@ int main(int argc, char **argv) {
         "pgpool's failover_command: pgfailover failover %d %h %p %D %m %H %M %P %r %R %N %S");
     fo->add_flag("-n,--dry-run", o.dry_run, "check and print the plan; change nothing");
     // pgpool's arguments are data, not options: "-1" is a node id, "" a missing value.
-    fo->prefix_command();
+    std::vector<std::string> hook_args;
+    fo->add_option("args", hook_args, "pgpool's arguments")->allow_extra_args();
+    fo->positionals_at_end();
     fo->footer("Arguments, in pgpool's order: failed node id, host, port, data directory; new main node id,\n"
                "host; old main node id; old primary node id; new main port, data directory; old primary\n"
                "host, port. Trailing ones may be missing. Put options before the first argument.");
@@ -120,9 +122,8 @@ int main(int argc, char **argv) {
     if (st != PGFO_OK) return fail(ctx.get(), st, "configuration");
 
     if (fo->parsed()) {
-        std::vector<std::string> args = fo->remaining();
         std::vector<const char *> cargs;
-        for (auto &a : args) cargs.push_back(a.c_str());
+        for (auto &a : hook_args) cargs.push_back(a.c_str());
         st = pgfo_failover_pgpool(ctx.get(), static_cast<int>(cargs.size()), cargs.data());
         print_report(ctx.get(), o);
         if (st != PGFO_OK) return fail(ctx.get(), st, "failover");

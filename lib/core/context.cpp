@@ -170,7 +170,7 @@ void Context::emit(const std::string &name, const std::string &step, const std::
     ev["version"] = PGFO_VERSION_STRING;
     ev["hostname"] = host_name();
     if (!event_fn_) return;
-    Event e{name, step, seq_, ev.dump()};
+    Event e{name, step, seq_, to_json_text(ev)};
     event_fn_(reinterpret_cast<const pgfo_event_t *>(&e), event_user_);
 }
 

@@ -63,6 +63,12 @@ private:
     uint64_t seq_ = 0;
 };
 
+// Serialize for events and reports. Host names and paths come from pgpool
+// and configs and may hold any bytes: invalid UTF-8 is replaced, never fatal.
+inline std::string to_json_text(const nlohmann::json &j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // ISO-8601 UTC time with milliseconds, e.g. 2026-11-26T10:13:35.123Z.
 std::string iso8601_now();
 // This machine's host name.

@@ -38,6 +38,7 @@ Params conn_params(const Node &node, const Config &cfg) {
     return p;
 }
 
+// Pointers into a Params, which must outlive it.
 struct CArrays {
     std::vector<const char *> k, v;
     explicit CArrays(const Params &p) {
@@ -79,7 +80,8 @@ const char *ping_name(pgfo_ping_t p) {
 }
 
 pgfo_ping_t ping_node(const Node &node, const Config &cfg) {
-    CArrays a(conn_params(node, cfg));
+    const Params params = conn_params(node, cfg);
+    CArrays a(params);
     switch (PQpingParams(a.k.data(), a.v.data(), 0)) {
     case PQPING_OK: return PGFO_PING_OK;
     case PQPING_REJECT: return PGFO_PING_REJECT;
@@ -94,7 +96,8 @@ PgConn::PgConn(PGconn *c, std::string label)
 }
 
 PgConn PgConn::open(const Node &node, const Config &cfg) {
-    CArrays a(conn_params(node, cfg));
+    const Params params = conn_params(node, cfg);
+    CArrays a(params);
     PGconn *c = PQconnectdbParams(a.k.data(), a.v.data(), 0);
     if (!c) throw Error(PGFO_ERR_NOMEM, "out of memory connecting to " + node_label(node));
     if (PQstatus(c) != CONNECTION_OK) {

@@ -430,6 +430,11 @@ void merge_node(Context &ctx, int id, const std::optional<std::string> &host, co
         if (port) n.port = *port;
         if (dir) n.data_directory = *dir;
         n.origin = "pgpool arguments";
+        if (!n.data_directory.empty() && n.data_directory[0] != '/') {
+            ctx.log().warn("node {}: ignoring pgpool's data directory '{}': not an absolute path", id,
+                           n.data_directory);
+            n.data_directory.clear();
+        }
         ctx.log().warn("node {} is not in the configuration; using pgpool's arguments {}:{} {}", id, n.host,
                        n.port, n.data_directory);
         ctx.cfg.nodes[id] = n;
@@ -441,7 +446,7 @@ void merge_node(Context &ctx, int id, const std::optional<std::string> &host, co
                        "using the configuration",
                        id, host.value_or("?"), port ? std::to_string(*port) : "?", dir.value_or("?"), n.host,
                        n.port, n.data_directory, n.origin);
-    if (dir && n.data_directory.empty()) n.data_directory = *dir;
+    if (dir && n.data_directory.empty() && !dir->empty() && (*dir)[0] == '/') n.data_directory = *dir;
 }
 
 } // namespace

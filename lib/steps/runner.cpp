@@ -25,7 +25,7 @@ Runner::Runner(Context &ctx, std::string kind, nlohmann::json subject)
     report_["nodes"] = subject_;
     report_["steps"] = nlohmann::json::array();
     ctx_.log().info("{} {}started (run {}): {}", kind_, ctx_.dry_run ? "dry run " : "",
-                    ctx_.run_id(), subject_.dump());
+                    ctx_.run_id(), to_json_text(subject_));
     ctx_.emit(kind_ + ".started", "", "info", {{"nodes", subject_}, {"dry_run", ctx_.dry_run}});
 }
 
@@ -78,7 +78,7 @@ std::string Runner::finish(pgfo_status_t code, const std::string &message, nlohm
     ev["code"] = pgfo_status_name(code);
     ev["nodes"] = subject_;
     ctx_.emit(kind_ + (ok ? ".succeeded" : ".failed"), "", ok ? "info" : "critical", ev);
-    return report_.dump();
+    return to_json_text(report_);
 }
 
 } // namespace pgfo
