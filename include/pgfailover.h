@@ -230,7 +230,8 @@ PGFO_API pgfo_status_t pgfo_set_sync_standbys(pgfo_ctx_t *ctx, int node_id, cons
 
 /*
  * Promote node_id (pg_promote on 12+, pg_ctl promote on 11), wait until it
- * accepts a write, then CHECKPOINT. A node that is already a primary is
+ * accepts a write, then request a CHECKPOINT (completed by the server in the
+ * background, not waited for). A node that is already a primary is
  * recognised and not promoted again (PGFO_OK, logged).
  */
 PGFO_API pgfo_status_t pgfo_promote(pgfo_ctx_t *ctx, int node_id, double timeout);

@@ -174,6 +174,12 @@ std::vector<Row> PgConn::query(const std::string &sql, const std::vector<std::st
     return rows;
 }
 
+void PgConn::send_only(const std::string &sql) {
+    PGconn *c = conn_.get();
+    if (!PQsendQuery(c, sql.c_str()) || PQflush(c) != 0)
+        throw Error(PGFO_ERR_QUERY, label_ + ": " + trim_msg(PQerrorMessage(c)));
+}
+
 std::optional<std::string> PgConn::scalar(const std::string &sql,
                                           const std::vector<std::string> &params, double timeout) {
     auto rows = query(sql, params, timeout);

@@ -29,6 +29,10 @@ public:
     // pgfo::Error(PGFO_ERR_TIMEOUT) thrown. Errors: PGFO_ERR_QUERY.
     std::vector<Row> query(const std::string &sql, const std::vector<std::string> &params = {},
                            double timeout = 30);
+    // Send one statement and return without waiting for its result: for
+    // work the server finishes on its own (CHECKPOINT). Only close() or
+    // destruction may follow on this connection.
+    void send_only(const std::string &sql);
     // First column of the first row (nullopt for NULL or no row).
     std::optional<std::string> scalar(const std::string &sql,
                                       const std::vector<std::string> &params = {},

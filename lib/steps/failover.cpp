@@ -128,7 +128,7 @@ const PrimaryStep kPrimaryFailover[] = {
      &PrimaryFailover::wait_flush},
     {"sync_standbys", "make synchronous_standby_names on the candidate name only standbys that remain",
      &PrimaryFailover::sync_standbys},
-    {"promote", "promote the candidate, wait until it accepts a write, CHECKPOINT",
+    {"promote", "promote the candidate, wait until it accepts a write, request a CHECKPOINT",
      &PrimaryFailover::promote},
     {"verify", "read the new timeline's switch point: can the old primary rejoin without pg_rewind?",
      &PrimaryFailover::verify},
@@ -285,7 +285,7 @@ StepResult PrimaryFailover::promote() {
     PromoteResult r = pgfo::promote(ctx_, cand_, *conn_, ctx_.cfg.promote_timeout);
     promoted_ = !r.already_primary;
     if (r.already_primary) return StepResult::skip(node_label(cand_) + " became a primary meanwhile: not promoting twice");
-    return StepResult::done("promoted with " + r.method + ", writable and checkpointed",
+    return StepResult::done("promoted with " + r.method + ", accepting writes; CHECKPOINT requested",
                             {{"method", r.method}, {"promote_s", r.seconds}});
 }
 
@@ -293,9 +293,9 @@ StepResult PrimaryFailover::verify() {
     if (ctx_.dry_run) return StepResult::skip("dry run: nothing promoted");
     uint32_t parent = ckpt_ ? ckpt_->control.timeline : 0;
     if (parent == 0) {
-        auto tli = conn_->scalar("SELECT timeline_id FROM pg_control_checkpoint()");
+        uint32_t tli = current_timeline(ctx_, *conn_);
         rejoin_ = "needs_rewind";
-        return StepResult::done("new timeline " + tli.value_or("?") +
+        return StepResult::done("new timeline " + std::to_string(tli) +
                                     "; the old primary's checkpoint is unknown: it needs pg_rewind to rejoin",
                                 {{"rejoin", rejoin_}});
     }

@@ -249,17 +249,30 @@ PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeo
                                               std::to_string(static_cast<int>(timeout)) + " s after promotion");
         poll_sleep(ctx.cfg);
     }
-    // A checkpoint records the new timeline in pg_control (pg_rewind reads it there).
-    conn.query("CHECKPOINT", {}, std::max(timeout, ctx.cfg.command_timeout));
     res.seconds = sw.seconds();
+    // A checkpoint records the new timeline in pg_control, where pg_rewind
+    // reads it. It is requested on a connection of its own and not waited
+    // for: the checkpointer finishes it whatever happens to that session,
+    // while pgpool holds every client until this hook returns, and a
+    // checkpoint after a busy period can take seconds.
+    PgConn(PgConn::open(node, ctx.cfg)).send_only("CHECKPOINT");
+    ctx.log().info("{}: CHECKPOINT requested (the checkpointer completes it in the background)",
+                   node_label(node));
     return res;
+}
+
+uint32_t current_timeline(Context &ctx, PgConn &conn) {
+    // The timeline WAL is written on now (pg_control's checkpoint timeline
+    // lags until the first checkpoint after promotion). Primary only.
+    auto name = conn.scalar("SELECT pg_walfile_name(pg_current_wal_lsn())", {}, ctx.cfg.command_timeout);
+    if (!name || name->size() != 24 || name->find_first_not_of("0123456789ABCDEF") != std::string::npos)
+        throw Error(PGFO_ERR_QUERY, conn.label() + ": unexpected WAL file name '" + name.value_or("") + "'");
+    return static_cast<uint32_t>(std::stoul(name->substr(0, 8), nullptr, 16));
 }
 
 SwitchPoint switch_point(Context &ctx, PgConn &conn, uint32_t parent_tli) {
     SwitchPoint sp;
-    auto tli = conn.scalar("SELECT timeline_id FROM pg_control_checkpoint()", {}, ctx.cfg.command_timeout);
-    if (!tli) throw Error(PGFO_ERR_QUERY, conn.label() + ": no timeline in pg_control_checkpoint()");
-    sp.timeline = static_cast<uint32_t>(std::stoul(*tli));
+    sp.timeline = current_timeline(ctx, conn);
     if (sp.timeline <= 1) return sp;
     auto text = conn.scalar("SELECT pg_read_file($1)", {"pg_wal/" + history_file_name(sp.timeline)},
                             ctx.cfg.command_timeout);

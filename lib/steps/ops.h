@@ -84,13 +84,16 @@ struct PromoteResult {
 };
 
 // Promote (pg_promote on 12+, pg_ctl promote on 11), wait until the node
-// accepts a write, CHECKPOINT. Recognises a node that is already a primary.
+// accepts a write, request a CHECKPOINT (not waited for). Recognises a node that is already a primary.
 PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeout);
 
 struct SwitchPoint {
     uint32_t timeline = 0;     // the node's current timeline
     std::optional<Lsn> point;  // where it left parent_tli (nullopt: not in its history)
 };
+
+// The timeline a primary writes WAL on.
+uint32_t current_timeline(Context &ctx, PgConn &conn);
 
 // Read the node's timeline and the switch point from parent_tli in its history file.
 SwitchPoint switch_point(Context &ctx, PgConn &conn, uint32_t parent_tli);
