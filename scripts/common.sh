@@ -18,6 +18,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libcurl4-openssl-dev
   postgresql-15 postgresql-client-15
   python3
+  libffi-platypus-perl abigail-tools
+  openssh-server openssh-client pgpool2
+  rpm rpmlint
 )
 TEST_USER=postgres
 
