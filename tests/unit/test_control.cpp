@@ -76,6 +76,8 @@ struct Case {
     size_t seg_offset;  // offsetof(ControlFileData, xlog_seg_size)
 };
 
+void PrintTo(const Case &c, std::ostream *os) { *os << c.file; }
+
 const Case kCases[] = {
     {"pg11", 11, 280, 220}, {"pg12", 12, 288, 228}, {"pg13", 13, 288, 228},
     {"pg14", 14, 288, 228}, {"pg15", 15, 288, 228}, {"pg16", 16, 288, 228},

@@ -65,6 +65,9 @@ struct ManifestCase {
     uint32_t tot_len = 0;
 };
 
+// Short names in test listings (ctest shows gtest's printout of the parameter).
+void PrintTo(const ManifestCase &c, std::ostream *os) { *os << c.name; }
+
 std::vector<ManifestCase> read_manifest() {
     std::ifstream in(kDir + "manifest.txt");
     EXPECT_TRUE(in.good()) << "cannot open manifest";
