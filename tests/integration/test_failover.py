@@ -90,6 +90,22 @@ class FailoverTest(unittest.TestCase):
         self.assertTrue(again.verdict["already_primary"])
         self.assertEqual(again.step("promote")["outcome"], "skipped")
 
+    def test_two_runs_at_once_promote_once(self):
+        c = self.cluster(offset=90)
+        cfg = write_config(c)
+        c.stop_async(0, "fast")
+        runs = [failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False) for _ in range(2)]
+        for r in runs:
+            r.wait(120)
+            self.assertEqual(r.rc, 0, r.describe())
+        promoted = [r.verdict["promoted"] for r in runs]
+        self.assertEqual(sorted(promoted), [False, True], [r.describe() for r in runs])
+        loser = runs[promoted.index(False)]
+        self.assertTrue(loser.verdict["already_primary"], loser.describe())
+        self.assertPrimary(c, 1)
+        self.assertEqual(c.psql_value(1, "SELECT count(*) FROM pg_stat_activity"
+                                         " WHERE application_name = 'pgfailover'"), "0")
+
     # (c) -------------------------------------------------------------------
     def test_failed_sync_standby_no_longer_blocks_commits(self):
         c = self.cluster(standbys=2, sync_names="ANY 2 (node1, node2)", offset=10)
