@@ -9,6 +9,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -23,6 +24,26 @@
 extern char **environ;
 
 namespace pgfo {
+
+namespace {
+
+// True when an executable file `name` is in one of $PATH's directories.
+bool on_path(const std::string &name) {
+    const char *path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/bin:/bin";
+    size_t start = 0;
+    while (start <= dirs.size()) {
+        size_t end = dirs.find(':', start);
+        if (end == std::string::npos) end = dirs.size();
+        std::string dir = dirs.substr(start, end - start);
+        std::string full = (dir.empty() ? std::string(".") : dir) + "/" + name;
+        if (::access(full.c_str(), X_OK) == 0) return true;
+        start = end + 1;
+    }
+    return false;
+}
+
+} // namespace
 namespace {
 
 constexpr size_t kOutputCap = 16u << 20;
@@ -184,7 +205,12 @@ RunOutcome run_impl(const std::vector<std::string> &argv, double timeout_seconds
         close_fd(out_r);
         close_fd(err_r);
         res.start_failed = true;
+        // posix_spawnp reports EACCES when a PATH directory is unreadable
+        // (a root's PATH inherited by postgres, say) and the program is
+        // nowhere else: say that it was not found, which is the real story.
+        if (rc == EACCES && argv[0].find('/') == std::string::npos && !on_path(argv[0])) rc = ENOENT;
         res.err = "cannot run " + shell_quote(argv[0]) + ": " + std::strerror(rc);
+        if (rc == ENOENT && argv[0].find('/') == std::string::npos) res.err += " (not found on PATH)";
         return o;
     }
 
