@@ -15,7 +15,7 @@
 PACKAGES=(
   build-essential cmake pkg-config
   libpq-dev libinih-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libcurl4-openssl-dev
+  libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev
   postgresql-15 postgresql-client-15
   python3
   libffi-platypus-perl abigail-tools

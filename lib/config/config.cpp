@@ -17,6 +17,7 @@
 #include "config/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -25,11 +26,13 @@
 #include <cstring>
 #include <fcntl.h>
 #include <set>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
 
 #include "core/error.h"
+#include "notify/webhook.h"
 #include "pgpool/pgpool_conf.h"
 
 namespace pgfo {
@@ -75,7 +78,7 @@ std::string join(const std::vector<std::string> &v, const char *sep = ", ") {
 // ---------------------------------------------------------------- keys
 
 const std::vector<std::string> kGeneralKeys = {"cluster_name", "pgpool_conf", "log_file", "log_level",
-                                               "lock_file"};
+                                               "lock_file", "spool_directory", "delivery_budget"};
 const std::vector<std::string> kConnectionKeys = {"user", "dbname", "passfile", "sslmode",
                                                   "connect_timeout"};
 const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote",
@@ -84,8 +87,11 @@ const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_
 const std::vector<std::string> kNodeKeys = {"host",   "port",     "data_directory", "bin_directory",
                                             "application_name", "access", "ssh_user", "ssh_port",
                                             "ssh_options"};
+const std::vector<std::string> kWebhookKeys = {"url",    "events", "timeout",     "retries", "backoff",
+                                               "format", "secret", "secret_file", "ca_file"};
 
-const char *kKnownSections = "[general], [connection], [timeouts], [policy], [node.N] (N = 0..127)";
+const char *kKnownSections =
+    "[general], [connection], [timeouts], [policy], [node.N] (N = 0..127), [webhook.NAME]";
 
 // "node.12" -> 12; -1 when the name is not a node section at all; -2 when it
 // is "node.<something>" with a bad number.
@@ -100,12 +106,26 @@ int node_section_id(const std::string &section) {
     return id <= 127 ? id : -2;
 }
 
+// "webhook.ops" -> "ops"; "" when the name is not a webhook section; "?" when
+// it is "webhook.<something>" with a bad name.
+std::string webhook_section_name(const std::string &section) {
+    if (section.compare(0, 8, "webhook.") != 0) return "";
+    std::string n = section.substr(8);
+    if (n.empty() || n.size() > 63) return "?";
+    for (char c : n)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return "?";
+    return n;
+}
+
 const std::vector<std::string> *keys_of(const std::string &section) {
     if (section == "general") return &kGeneralKeys;
     if (section == "connection") return &kConnectionKeys;
     if (section == "timeouts") return &kTimeoutKeys;
     if (section == "policy") return &kPolicyKeys;
     if (node_section_id(section) >= 0) return &kNodeKeys;
+    std::string hook = webhook_section_name(section);
+    if (!hook.empty() && hook != "?") return &kWebhookKeys;
     return nullptr;
 }
 
@@ -114,6 +134,8 @@ std::string section_problem(const std::string &section) {
     if (keys_of(section)) return {};
     if (node_section_id(section) == -2)
         return "bad node section [" + section + "]: N must be a pgpool backend id 0..127 (no leading zeros)";
+    if (webhook_section_name(section) == "?")
+        return "bad webhook section [" + section + "]: NAME must be 1..63 of A-Z a-z 0-9 _ -";
     return "unknown section [" + section + "] (known: " + kKnownSections + ")";
 }
 
@@ -134,6 +156,9 @@ struct Range {
 const Range kTimeoutRange = {0.1, 86400, "0.1..86400"};
 const Range kPollRange = {0.005, 10, "0.005..10"};
 const Range kConnectRange = {1, 3600, "1..3600"};
+const Range kBudgetRange = {0, 3600, "0..3600"};
+const Range kHookTimeoutRange = {0.1, 600, "0.1..600"};
+const Range kBackoffRange = {0.01, 30, "0.01..30"};
 
 // Plain decimal seconds: "30", "0.5", ".5", "2.". No sign, exponent, unit,
 // nan or inf.
@@ -269,6 +294,125 @@ void apply_node(Node &n, const std::string &sec, const std::string &key, const s
     }
 }
 
+// ---------------------------------------------------------------- webhooks
+
+// http:// or https://, a host, no white space or control characters. Messages
+// show the URL with any user:password@ replaced.
+void check_url(const std::string &where, const std::string &sec, const std::string &v) {
+    const char *allowed = " (allowed: an http:// or https:// URL)";
+    if (v.empty()) fail(where, sec, "url", "must not be empty" + std::string(allowed));
+    std::string shown = show(notify::redact_url(v));
+    for (unsigned char c : v)
+        if (c <= 0x20 || c == 0x7f) fail(where, sec, "url", shown + " contains white space or a control character" + allowed);
+    std::string lower;
+    for (char c : v.substr(0, 8)) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    size_t skip = lower.compare(0, 7, "http://") == 0 ? 7 : lower.compare(0, 8, "https://") == 0 ? 8 : 0;
+    if (skip == 0) fail(where, sec, "url", shown + " is not an http or https URL" + allowed);
+    std::string authority = v.substr(skip, v.find_first_of("/?#", skip) - skip);
+    size_t at = authority.rfind('@');
+    std::string hostport = at == std::string::npos ? authority : authority.substr(at + 1);
+    if (hostport.empty() || hostport[0] == ':') fail(where, sec, "url", shown + " has no host" + allowed);
+}
+
+// "failover.*, step.failed" -> {"failover.*", "step.failed"}
+std::vector<std::string> event_filters(const std::string &where, const std::string &sec, const std::string &v) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (;;) {
+        size_t comma = v.find(',', start);
+        std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+        item = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
+        if (!notify::valid_event_filter(item))
+            fail(where, sec, "events",
+                 show(item) + " is not an event name or prefix (allowed: a comma list of names like "
+                              "failover.succeeded or prefixes like step.*, failover.*; * for all)");
+        out.push_back(item);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
+}
+
+// The key in `path`: a regular file only its owner can read or write,
+// at most 4 KiB, trailing line breaks removed.
+std::string read_secret_file(const std::string &where, const std::string &sec, const std::string &path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        fail(where, sec, "secret_file", "cannot open " + show(path) + ": " + std::strerror(e));
+    }
+    struct stat stbuf {};
+    std::string data;
+    std::string problem;
+    if (::fstat(fd, &stbuf) != 0) {
+        problem = std::string("cannot stat it: ") + std::strerror(errno);
+    } else if (!S_ISREG(stbuf.st_mode)) {
+        problem = "is not a regular file";
+    } else if (stbuf.st_mode & (S_IRWXG | S_IRWXO)) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(stbuf.st_mode & 07777));
+        problem = std::string("is accessible by group or others (mode ") + mode +
+                  "; allowed: a file only its owner can read, chmod 600)";
+    } else {
+        char buf[4097];
+        for (;;) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                problem = std::string("cannot read it: ") + std::strerror(errno);
+                break;
+            }
+            if (n == 0) break;
+            data.append(buf, static_cast<size_t>(n));
+            if (data.size() > 4096) {
+                problem = "is larger than 4 KiB";
+                break;
+            }
+        }
+    }
+    ::close(fd);
+    if (!problem.empty()) fail(where, sec, "secret_file", show(path) + " " + problem);
+    while (!data.empty() && (data.back() == '\n' || data.back() == '\r')) data.pop_back();
+    if (data.empty()) fail(where, sec, "secret_file", show(path) + " is empty (allowed: a file holding the key)");
+    return data;
+}
+
+void apply_webhook(Webhook &w, const std::string &sec, const std::string &key, const std::string &v,
+                   const std::string &where) {
+    if (key == "url") {
+        check_url(where, sec, v);
+        w.url = v;
+    } else if (key == "events") {
+        w.events = event_filters(where, sec, v);
+    } else if (key == "timeout") {
+        w.timeout = seconds(where, sec, key, v, kHookTimeoutRange);
+    } else if (key == "retries") {
+        bool ok = !v.empty() && v.size() <= 3;
+        for (char c : v)
+            if (c < '0' || c > '9') ok = false;
+        int n = ok ? std::stoi(v) : -1;
+        if (n < 0 || n > 100) fail(where, sec, key, show(v) + " is not a number of retries (allowed: 0..100)");
+        w.retries = n;
+    } else if (key == "backoff") {
+        w.backoff = seconds(where, sec, key, v, kBackoffRange);
+    } else if (key == "format") {
+        w.format = one_of(where, sec, key, v, {"json", "slack"}) == "slack" ? WebhookFormat::Slack
+                                                                            : WebhookFormat::Json;
+    } else if (key == "secret") {
+        // The value itself never appears in a message.
+        if (v.empty()) fail(where, sec, key, "must not be empty (allowed: the HMAC key, or use secret_file)");
+        w.secret = v;
+        w.secret_inline = true;
+    } else if (key == "secret_file") {
+        std::string path = abs_path(where, sec, key, v, false);
+        w.secret = read_secret_file(where, sec, path);
+        w.secret_file = path;
+    } else if (key == "ca_file") {
+        w.ca_file = abs_path(where, sec, key, v, true);
+    }
+}
+
 // ---------------------------------------------------------------- file reading
 
 struct ParseState {
@@ -369,6 +513,14 @@ int handler(void *user, const char *section, const char *name, const char *value
             n.origin = st->where(h != st->sections.end() ? h->second : st->lineno);
             st->cfg.nodes[id] = n;
         }
+        std::string hook = webhook_section_name(sec);
+        if (!hook.empty() && hook != "?" && !st->cfg.webhooks.count(hook)) {
+            Webhook w;
+            w.name = hook;
+            auto h = st->sections.find(sec);
+            w.origin = st->where(h != st->sections.end() ? h->second : st->lineno);
+            st->cfg.webhooks[hook] = w;
+        }
         apply_setting(st->cfg, sec, key, val, where);
     } catch (const std::exception &e) {
         st->set_error(e.what());
@@ -450,7 +602,9 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
             fail(where, section, key,
                  "unknown key '" + key + "' in [" + section + "]; known keys: " + join(known));
         if (has_control(value, key == "ssh_options"))
-            fail(where, section, key, show(value) + " contains a control character (not allowed)");
+            fail(where, section, key,
+                 (key == "secret" ? std::string("the value") : key == "url" ? show(notify::redact_url(value)) : show(value)) +
+                     " contains a control character (not allowed)");
 
         const std::string &v = value;
         if (section == "general") {
@@ -466,6 +620,10 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                 cfg.log_level = one_of(where, section, key, v, {"debug", "info", "warning", "error"});
             } else if (key == "lock_file") {
                 cfg.lock_file = abs_path(where, section, key, v, true);
+            } else if (key == "spool_directory") {
+                cfg.spool_directory = abs_path(where, section, key, v, false);
+            } else if (key == "delivery_budget") {
+                cfg.delivery_budget = seconds(where, section, key, v, kBudgetRange);
             }
         } else if (section == "connection") {
             if (key == "user") {
@@ -505,6 +663,14 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                 std::string s = one_of(where, section, key, v, {"adapt", "keep", "async"});
                 cfg.sync_policy = s == "keep" ? SyncPolicy::Keep : s == "async" ? SyncPolicy::Async : SyncPolicy::Adapt;
             }
+        } else if (!webhook_section_name(section).empty()) {
+            std::string name = webhook_section_name(section);
+            Webhook &w = cfg.webhooks[name];
+            if (w.name.empty()) w.name = name;
+            if (w.origin.empty()) w.origin = where;
+            Webhook copy = w;
+            apply_webhook(copy, section, key, v, where);
+            w = std::move(copy);
         } else {
             int id = node_section_id(section);
             Node &n = cfg.nodes[id];
@@ -517,7 +683,7 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
         }
     } catch (const Error &e) {
         // inih only treats " ;" as a trailing comment; say so when a '#' seems meant as one.
-        if (value.find(" #") != std::string::npos || value.find("\t#") != std::string::npos)
+        if (key != "secret" && (value.find(" #") != std::string::npos || value.find("\t#") != std::string::npos))
             throw Error(e.code(), std::string(e.what()) +
                                       " (note: '#' starts a comment only at the start of a line; "
                                       "use ' ;' for a comment after a value)");
@@ -546,6 +712,30 @@ void validate_config(const Config &cfg) {
     check_range("timeouts", "command", cfg.command_timeout, kTimeoutRange);
     check_range("timeouts", "lock", cfg.lock_timeout, kTimeoutRange);
     check_range("timeouts", "poll_interval", cfg.poll_interval, kPollRange);
+    abs_path(file, "general", "spool_directory", cfg.spool_directory, false);
+    check_range("general", "delivery_budget", cfg.delivery_budget, kBudgetRange);
+
+    for (const auto &[name, w] : cfg.webhooks) {
+        const std::string sec = "webhook." + name;
+        const std::string where = w.origin.empty() ? file : w.origin;
+        if (webhook_section_name(sec) != name || w.name != name)
+            throw Error(PGFO_ERR_CONFIG, prefix(where) + "bad webhook section [" + sec +
+                                             "]: NAME must be 1..63 of A-Z a-z 0-9 _ -");
+        if (w.url.empty()) fail(where, sec, "url", "missing (required in every [webhook.NAME] section)");
+        check_url(where, sec, w.url);
+        if (w.secret_inline && !w.secret_file.empty())
+            fail(where, sec, "secret_file", "set together with secret (allowed: one of them; prefer secret_file)");
+        for (const auto &f : w.events)
+            if (!notify::valid_event_filter(f))
+                fail(where, sec, "events", show(f) + " is not an event name or prefix (allowed: names, prefixes like step.*, *)");
+        if (!(w.timeout >= kHookTimeoutRange.min && w.timeout <= kHookTimeoutRange.max))
+            fail(where, sec, "timeout", fmt_num(w.timeout) + " is out of range (allowed: " + kHookTimeoutRange.text + ")");
+        if (!(w.backoff >= kBackoffRange.min && w.backoff <= kBackoffRange.max))
+            fail(where, sec, "backoff", fmt_num(w.backoff) + " is out of range (allowed: " + kBackoffRange.text + ")");
+        if (w.retries < 0 || w.retries > 100)
+            fail(where, sec, "retries", std::to_string(w.retries) + " is out of range (allowed: 0..100)");
+        if (!w.ca_file.empty()) abs_path(where, sec, "ca_file", w.ca_file, true);
+    }
 
     std::map<std::string, int> endpoints; // "host:port" -> node id
     for (const auto &[id, n] : cfg.nodes) {

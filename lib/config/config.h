@@ -12,6 +12,7 @@ enum class Access { Local, Ssh };
 enum class OnUnclean { Promote, Abort };      // old primary crashed / unreachable / catch-up timed out
 enum class OnRunning { Stop, Refuse };        // old primary still up and healthy
 enum class SyncPolicy { Adapt, Keep, Async }; // synchronous_standby_names on the new primary
+enum class WebhookFormat { Json, Slack };      // the event object, or {"text": "..."} (Slack, Mattermost)
 
 struct Node {
     int id = -1;
@@ -27,6 +28,22 @@ struct Node {
     std::string origin;           // "pgfailover.conf:42" or "pgpool.conf:17", for messages
 };
 
+// [webhook.NAME]: an HTTP(S) endpoint that receives events (lib/notify).
+struct Webhook {
+    std::string name;             // NAME of [webhook.NAME]
+    std::string url;              // http:// or https:// (required); may hold user:pass@, never logged
+    std::vector<std::string> events; // filters: "failover.succeeded", "step.*", "*"; empty = every event
+    double timeout = 5;           // seconds per attempt (connect + request + response)
+    int retries = 3;              // further attempts after a failed one
+    double backoff = 1;           // seconds before the first retry; doubles, full jitter, capped
+    WebhookFormat format = WebhookFormat::Json;
+    std::string secret;           // HMAC-SHA256 key (from `secret` or `secret_file`); never logged
+    std::string secret_file;      // where the secret came from, if from a file
+    bool secret_inline = false;   // `secret` was set in the file itself
+    std::string ca_file;          // CA bundle for https ("" = the system's)
+    std::string origin;           // "pgfailover.conf:42", for messages
+};
+
 struct Config {
     std::string path;                      // file it was loaded from ("" if none)
 
@@ -36,6 +53,8 @@ struct Config {
     std::string log_file;                  // "" = no file
     std::string log_level = "info";        // debug, info, warning, error
     std::string lock_file;                 // "" = /tmp/pgfailover-<cluster_name>.lock
+    std::string spool_directory = "/var/spool/pgfailover"; // undelivered webhook events
+    double delivery_budget = 5;            // seconds to wait for webhook deliveries at exit
 
     // [connection] (libpq; no password here: use passfile)
     std::string user;                      // "" = libpq default
@@ -59,6 +78,9 @@ struct Config {
 
     // [node.N]
     std::map<int, Node> nodes;
+
+    // [webhook.NAME]
+    std::map<std::string, Webhook> webhooks;
 };
 
 // Read and validate a file. Throws pgfo::Error(PGFO_ERR_CONFIG, "FILE:LINE: [sec] key: ...").
