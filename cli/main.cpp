@@ -126,8 +126,10 @@ int main(int argc, char **argv) {
         for (auto &a : hook_args) cargs.push_back(a.c_str());
         st = pgfo_failover_pgpool(ctx.get(), static_cast<int>(cargs.size()), cargs.data());
         print_report(ctx.get(), o);
-        if (st != PGFO_OK) return fail(ctx.get(), st, "failover");
-        return 0;
+        int rc = st != PGFO_OK ? fail(ctx.get(), st, "failover") : 0;
+        // Webhooks: wait at most delivery_budget, the rest is spooled (logged).
+        pgfo_ctx_flush_events(ctx.get(), -1.0);
+        return rc;
     }
     return 0;
 }

@@ -100,7 +100,11 @@ PGFO_API const char *pgfo_status_name(pgfo_status_t code);
  * (out is NULL).
  */
 PGFO_API pgfo_status_t pgfo_ctx_new(pgfo_ctx_t **out);
-/* Free a context and everything borrowed from it. NULL is accepted. */
+/*
+ * Free a context and everything borrowed from it. NULL is accepted. With
+ * webhooks configured, first waits up to delivery_budget seconds for pending
+ * deliveries (see pgfo_ctx_flush_events).
+ */
 PGFO_API void pgfo_ctx_free(pgfo_ctx_t *ctx);
 /*
  * Message of the last failed call on ctx ("" when the last call succeeded).
@@ -157,6 +161,23 @@ PGFO_API pgfo_status_t pgfo_ctx_set_log_callback(pgfo_ctx_t *ctx, pgfo_log_fn fn
 typedef void (*pgfo_event_fn)(const pgfo_event_t *event, void *user_data);
 PGFO_API pgfo_status_t pgfo_ctx_set_event_callback(pgfo_ctx_t *ctx, pgfo_event_fn fn,
                                                    void *user_data);
+/*
+ * Webhooks ([webhook.NAME] sections of the configuration) receive the same
+ * events as JSON over HTTP(S). They are sent by a worker thread of the
+ * context, never on the caller's thread and never through a callback: an
+ * event is only queued when it happens, so a slow or dead endpoint never
+ * delays a step. The event callback above still runs on the caller's thread.
+ *
+ * Wait up to budget_seconds (negative: [general] delivery_budget) for the
+ * deliveries still pending; what is not delivered by then is written to the
+ * spool directory and sent first by the next context that starts webhooks.
+ * pgfo_ctx_free does the same with delivery_budget. Returns PGFO_OK when
+ * nothing is left over, PGFO_ERR_TIMEOUT when deliveries were spooled (or,
+ * when not even that was possible, lost; the message says which), at once
+ * when no webhook is configured.
+ */
+PGFO_API pgfo_status_t pgfo_ctx_flush_events(pgfo_ctx_t *ctx, double budget_seconds);
+
 /* Event name, e.g. "step.succeeded", "failover.started". Borrowed from the event. */
 PGFO_API const char *pgfo_event_name(const pgfo_event_t *event);
 /* Step name ("wait_shutdown", ...) or "" for run events. Borrowed from the event. */

@@ -1,6 +1,7 @@
 // The C interface: every entry point goes through guarded(), which turns any
 // exception into a status code and the context's error message. Nothing
 // thrown inside the core ever reaches the caller.
+#include <cmath>
 #include <cstring>
 #include <new>
 #include <string>
@@ -9,6 +10,7 @@
 #include "config/config.h"
 #include "core/context.h"
 #include "core/error.h"
+#include "notify/notifier.h"
 #include "pg/lsn.h"
 #include "pgfailover.h"
 #include "steps/failover.h"
@@ -71,7 +73,10 @@ void single_step(pgfo::Context &c, const char *name, const char *what, nlohmann:
 
 double timeout_or(double t, double configured) { return t < 0 ? configured : t; }
 
-nlohmann::json node_ids(int id) { return {{"node", id}}; }
+// The node a single step works on, as events and reports name nodes.
+nlohmann::json node_ids(const pgfo::Node &n) {
+    return {{"node", {{"id", n.id}, {"host", n.host}, {"port", n.port}}}};
+}
 
 } // namespace
 
@@ -148,6 +153,19 @@ PGFO_API pgfo_status_t pgfo_ctx_set_event_callback(pgfo_ctx_t *ctx, pgfo_event_f
     return guarded(ctx, [&](pgfo::Context &c) { c.set_event_callback(fn, user_data); });
 }
 
+PGFO_API pgfo_status_t pgfo_ctx_flush_events(pgfo_ctx_t *ctx, double budget_seconds) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(!std::isnan(budget_seconds) && budget_seconds <= 86400, "budget_seconds must be at most 86400");
+        double budget = budget_seconds < 0 ? c.cfg.delivery_budget : budget_seconds;
+        pgfo::notify::FlushResult r = c.flush_events(budget);
+        if (r.spooled || r.lost)
+            throw pgfo::Error(PGFO_ERR_TIMEOUT,
+                              std::to_string(r.spooled + r.lost) + " webhook deliveries not made within the budget: " +
+                                  std::to_string(r.spooled) + " spooled to " + r.spool_directory +
+                                  " for the next run, " + std::to_string(r.lost) + " lost");
+    });
+}
+
 PGFO_API const char *pgfo_event_name(const pgfo_event_t *event) {
     return event ? reinterpret_cast<const pgfo::Event *>(event)->name.c_str() : "";
 }
@@ -195,7 +213,7 @@ PGFO_API pgfo_status_t pgfo_ping_node(pgfo_ctx_t *ctx, int node_id, pgfo_ping_t 
 PGFO_API pgfo_status_t pgfo_wait_shutdown(pgfo_ctx_t *ctx, int node_id, double timeout) {
     return guarded(ctx, [&](pgfo::Context &c) {
         const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "wait_shutdown", "wait until the node is down", node_ids(node_id), [&] {
+        single_step(c, "wait_shutdown", "wait until the node is down", node_ids(n), [&] {
             auto w = pgfo::wait_shutdown(c, n, timeout_or(timeout, c.cfg.shutdown_timeout));
             if (w.last.host_unreachable)
                 throw pgfo::Error(PGFO_ERR_UNCLEAN, pgfo::node_label(n) + ": host unreachable: " + w.last.access_error);
@@ -210,7 +228,7 @@ PGFO_API pgfo_status_t pgfo_read_checkpoint(pgfo_ctx_t *ctx, int node_id, int *s
                                             uint64_t *checkpoint_end, uint32_t *timeline) {
     return guarded(ctx, [&](pgfo::Context &c) {
         const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "read_checkpoint", "read pg_control and the checkpoint record", node_ids(node_id), [&] {
+        single_step(c, "read_checkpoint", "read pg_control and the checkpoint record", node_ids(n), [&] {
             auto info = pgfo::read_checkpoint(c, n);
             if (state) *state = info.control.state;
             if (checkpoint) *checkpoint = info.control.checkpoint;
@@ -227,7 +245,7 @@ PGFO_API pgfo_status_t pgfo_wait_flush(pgfo_ctx_t *ctx, int node_id, uint64_t ta
                                        uint64_t *reached) {
     return guarded(ctx, [&](pgfo::Context &c) {
         const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "wait_flush", "wait until the node has flushed WAL up to the target", node_ids(node_id), [&] {
+        single_step(c, "wait_flush", "wait until the node has flushed WAL up to the target", node_ids(n), [&] {
             pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
             auto w = pgfo::wait_flush(c, conn, target, timeout_or(timeout, c.cfg.catchup_timeout));
             if (reached) *reached = w.last.value_or(0);
@@ -245,7 +263,7 @@ PGFO_API pgfo_status_t pgfo_set_sync_standbys(pgfo_ctx_t *ctx, int node_id, cons
     return guarded(ctx, [&](pgfo::Context &c) {
         require(value != nullptr, "value must not be NULL");
         const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "sync_standbys", "set synchronous_standby_names", node_ids(node_id), [&] {
+        single_step(c, "sync_standbys", "set synchronous_standby_names", node_ids(n), [&] {
             pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
             std::string before = pgfo::current_sync_standbys(conn);
             if (c.dry_run) return pgfo::StepResult::skip("dry run: would set '" + std::string(value) + "'");
@@ -258,7 +276,7 @@ PGFO_API pgfo_status_t pgfo_set_sync_standbys(pgfo_ctx_t *ctx, int node_id, cons
 PGFO_API pgfo_status_t pgfo_promote(pgfo_ctx_t *ctx, int node_id, double timeout) {
     return guarded(ctx, [&](pgfo::Context &c) {
         const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "promote", "promote the node", node_ids(node_id), [&] {
+        single_step(c, "promote", "promote the node", node_ids(n), [&] {
             pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
             if (c.dry_run) return pgfo::StepResult::skip("dry run: not promoting");
             auto r = pgfo::promote(c, n, conn, timeout_or(timeout, c.cfg.promote_timeout));

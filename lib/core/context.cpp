@@ -12,6 +12,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include "core/error.h"
+#include "notify/notifier.h"
 
 namespace pgfo {
 namespace {
@@ -103,6 +104,32 @@ std::string host_name() {
 
 Context::Context() { reconfigure_logging(); }
 
+Context::~Context() {
+    if (!notifier_) return;
+    try {
+        notify::FlushResult r = notifier_->flush(cfg.delivery_budget);
+        if (r.spooled || r.lost)
+            worker_logger_->warn("webhooks: {} deliveries not made before exit: {} spooled to {} for the next run, "
+                                 "{} lost",
+                                 r.spooled + r.lost, r.spooled, r.spool_directory, r.lost);
+    } catch (...) {
+        // Freeing a context never fails.
+    }
+    notifier_.reset();
+}
+
+notify::FlushResult Context::flush_events(double budget) {
+    if (!notifier_) return {};
+    notify::FlushResult r = notifier_->flush(budget);
+    if (r.spooled || r.lost)
+        log().warn("webhooks: {} delivered, {} not delivered within {:.3g} s: {} spooled to {} (sent first on the "
+                   "next run), {} lost",
+                   r.delivered, r.spooled + r.lost, budget, r.spooled, r.spool_directory, r.lost);
+    else if (r.delivered)
+        log().info("webhooks: {} deliveries made", r.delivered);
+    return r;
+}
+
 void Context::set_stderr_level(pgfo_log_level_t level) {
     stderr_level_ = level;
     reconfigure_logging();
@@ -135,6 +162,11 @@ void Context::reconfigure_logging() {
         s->set_pattern(pattern);
         sinks.push_back(s);
     }
+    auto worker_logger = std::make_shared<spdlog::logger>("pgfailover", sinks.begin(), sinks.end());
+    worker_logger->set_level(spdlog::level::debug);
+    worker_logger->flush_on(spdlog::level::debug);
+    worker_logger_ = worker_logger;
+    if (notifier_) notifier_->set_logger(worker_logger_);
     if (log_fn_) {
         auto s = std::make_shared<CallbackSink>(log_fn_, log_user_);
         s->set_pattern("%v");
@@ -169,6 +201,18 @@ void Context::emit(const std::string &name, const std::string &step, const std::
     }
     ev["version"] = PGFO_VERSION_STRING;
     ev["hostname"] = host_name();
+    if (!cfg.webhooks.empty()) {
+        try {
+            if (!notifier_) {
+                notifier_ = std::make_unique<notify::Notifier>(cfg);
+                notifier_->set_logger(worker_logger_);
+            }
+            notifier_->enqueue(cfg, ev);
+        } catch (const std::exception &e) {
+            // Notifications never stop a failover.
+            log().error("webhooks: event {} not queued: {}", name, e.what());
+        }
+    }
     if (!event_fn_) return;
     Event e{name, step, seq_, to_json_text(ev)};
     event_fn_(reinterpret_cast<const pgfo_event_t *>(&e), event_user_);

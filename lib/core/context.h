@@ -14,6 +14,11 @@
 
 namespace pgfo {
 
+namespace notify {
+class Notifier;
+struct FlushResult;
+} // namespace notify
+
 // An event as subscribers see it (the C callback gets it as pgfo_event_t).
 struct Event {
     std::string name;   // "step.started", "failover.succeeded", ...
@@ -25,6 +30,10 @@ struct Event {
 class Context {
 public:
     Context();
+    // Waits for webhook deliveries up to delivery_budget, spools the rest.
+    ~Context();
+    Context(const Context &) = delete;
+    Context &operator=(const Context &) = delete;
 
     Config cfg;
     bool dry_run = false;
@@ -44,15 +53,22 @@ public:
     void begin_run(const std::string &kind);
     const std::string &run_id() const { return run_id_; }
     // Publish an event: fills in the common fields (run id, seq, time,
-    // cluster, version, host) and delivers it to the callback.
+    // cluster, version, host), queues it for the webhooks that want it (the
+    // worker thread sends it; this never waits for the network) and delivers
+    // it to the callback on this thread.
     void emit(const std::string &name, const std::string &step, const std::string &severity,
               nlohmann::json fields);
+    // Wait up to budget seconds for pending webhook deliveries; what is left
+    // goes to the spool directory. Logs a summary on this thread.
+    notify::FlushResult flush_events(double budget);
 
     std::string errmsg;
     std::string result_json = "{}";
 
 private:
     std::shared_ptr<spdlog::logger> logger_;
+    std::shared_ptr<spdlog::logger> worker_logger_; // stderr and log_file only: never a user callback
+    std::unique_ptr<notify::Notifier> notifier_;
     pgfo_log_level_t stderr_level_ = PGFO_LOG_OFF;
     pgfo_log_fn log_fn_ = nullptr;
     void *log_user_ = nullptr;

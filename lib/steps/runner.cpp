@@ -76,6 +76,7 @@ std::string Runner::finish(pgfo_status_t code, const std::string &message, nlohm
     ev["duration_s"] = round_ms(secs);
     ev["message"] = message;
     ev["code"] = pgfo_status_name(code);
+    if (!ok) ev["error"] = message;
     ev["nodes"] = subject_;
     ctx_.emit(kind_ + (ok ? ".succeeded" : ".failed"), "", ok ? "info" : "critical", ev);
     return to_json_text(report_);
