@@ -274,6 +274,8 @@ StepResult PrimaryFailover::sync_standbys() {
                                 d);
     set_sync_standbys(ctx_, *conn_, sync_after_);
     sync_changed_ = true;
+    ctx_.emit("sync.changed", "sync_standbys", sync_after_.empty() ? "warning" : "info",
+              {{"nodes", {{"candidate", node_json(cand_)}}}, {"before", sync_before_}, {"after", sync_after_}});
     return StepResult::done("synchronous_standby_names '" + sync_before_ + "' -> '" + sync_after_ + "'", d);
 }
 
@@ -357,6 +359,13 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
         else if (f.verdict()["old_primary_rejoin"] == "clean")
             msg += "; old primary " + node_label(old_primary) + " can rejoin as a standby without pg_rewind";
     }
+    if (!ctx.dry_run && f.needs_rewind()) {
+        json ev = f.verdict();
+        ev["nodes"] = {{"old_primary", node_json(old_primary)}, {"new_primary", node_json(candidate)}};
+        ev["message"] = "old primary " + node_label(old_primary) + " needs pg_rewind before it can follow " +
+                        node_label(candidate);
+        ctx.emit("failover.needs_rewind", "", "warning", ev);
+    }
     ctx.result_json = run.finish(PGFO_OK, msg, f.verdict());
 }
 
@@ -402,6 +411,9 @@ void run_standby_failure(Context &ctx, const Node &failed, const Node *primary) 
                                         d);
             set_sync_standbys(ctx, *conn, after);
             changed = true;
+            ctx.emit("sync.changed", "sync_standbys", after.empty() ? "warning" : "info",
+                     {{"nodes", {{"primary", node_json(*primary)}, {"failed", node_json(failed)}}},
+                      {"before", before}, {"after", after}});
             return StepResult::done("synchronous_standby_names '" + before + "' -> '" + after + "'", d);
         });
     } catch (const Error &e) {
