@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""End to end through a real pgpool-II: pgpool itself calls pgfailover.
+
+A primary and a synchronous standby (ANY 1 (node1)) behind pgpool 4.x in
+streaming replication mode, failover_command = pgfailover, clients writing
+through pgpool's port. For each of
+
+- a fast stop of the primary with little to write at the shutdown checkpoint,
+- a fast stop after dirtying hundreds of MB (a slow shutdown checkpoint),
+- a crash (immediate stop) with on_unclean = promote,
+
+pgpool detects the failure and runs the hook; the standby is promoted; writes
+through pgpool succeed again and land on the new primary; SHOW pool_nodes has
+node 1 as the primary; no acknowledged row is lost. After a planned stop the
+old primary streams from the new one without pg_rewind; after the crash the
+hook reports that it needs pg_rewind. The write downtime a pgpool client sees
+(last acknowledged write before the stop to the first one after) is printed.
+
+Finally pcp_promote_node --switchover (pgpool 4.3+) calls the hook while the
+primary is still fully up: pgfailover stops it (on_running = stop) and
+switches over cleanly.
+"""
+
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from pgcluster import PgCluster  # noqa: E402
+from pgfo import cli_path, write_config  # noqa: E402
+from pgpool import Pgpool, PoolWriter, pgpool_available  # noqa: E402
+
+PORT_OFFSET = 800
+HOOK_ARGS = "%d %h %p %D %m %H %M %P %r %R %N %S"
+
+_AVAILABLE, _WHY = pgpool_available()
+
+
+def read_reports(path):
+    """The JSON reports the hook appended to `path` (one per run)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    dec, out, pos = json.JSONDecoder(), [], 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return out
+        try:
+            obj, pos = dec.raw_decode(text, pos)
+        except ValueError:
+            return out          # a report still being written
+        out.append(obj)
+
+
+@unittest.skipUnless(_AVAILABLE, _WHY)
+class PgpoolTest(unittest.TestCase):
+    downtimes = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.downtimes:
+            order = ["quick stop", "slow stop", "crash", "switchover"]
+            parts = ["%s %.2f s" % (k, cls.downtimes[k]) for k in order if k in cls.downtimes]
+            print("\npgpool client write downtime: " + ", ".join(parts), flush=True)
+
+    def setup_cluster(self, offset, on_unclean="promote", on_running="stop"):
+        c = PgCluster(standbys=1, sync_names="ANY 1 (node1)",
+                      port_offset=PORT_OFFSET + offset, label="pgfo-pgpool")
+        self.addCleanup(c.teardown)
+        c.start()
+        cfg = write_config(c, on_unclean=on_unclean, on_running=on_running)
+        self.reports = os.path.join(c.base, "hook-reports.json")
+        self.hook_log = os.path.join(c.base, "pgfailover.log")
+        # As in pgpool.conf.sample, plus --json and a redirection of the
+        # report (standard error, the step log, still goes to pgpool's log).
+        command = "%s --config %s --json failover %s >> %s" % (cli_path(), cfg, HOOK_ARGS,
+                                                               self.reports)
+        pool = Pgpool(c, failover_command=command)
+        self.addCleanup(pool.stop)
+        pool.start()
+        self.addCleanup(self.dump_on_failure, pool)
+        self.pool = pool
+        return c, pool
+
+    def dump_on_failure(self, pool):
+        outcome = getattr(self, "_outcome", None)
+        errors = getattr(getattr(outcome, "result", None), "failures", []) + \
+            getattr(getattr(outcome, "result", None), "errors", [])
+        if any(t is self for t, _ in errors):
+            print("\n---- pgpool log (tail) ----\n%s" % pool.log_tail(80), flush=True)
+            try:
+                with open(self.hook_log) as f:
+                    print("---- pgfailover log ----\n%s" % f.read()[-6000:], flush=True)
+            except OSError:
+                pass
+
+    def wait_report(self, count=1, timeout=120):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            reps = read_reports(self.reports)
+            if len(reps) >= count:
+                return reps[count - 1]
+            time.sleep(0.05)
+        self.fail("pgpool did not run the hook within %ss; pgpool log:\n%s"
+                  % (timeout, self.pool.log_tail(60)))
+
+    def wait_pool_primary(self, pool, node_id, timeout=60):
+        t0 = time.monotonic()
+        nodes = None
+        while time.monotonic() - t0 < timeout:
+            try:
+                nodes = pool.pool_nodes()
+                prim = [n for n in nodes if n["role"] == "primary" and n["status"] == "up"]
+                if prim and prim[0]["node_id"] == str(node_id):
+                    return nodes
+            except Exception:  # noqa: BLE001 - pgpool restarting its children
+                pass
+            time.sleep(0.1)
+        self.fail("SHOW pool_nodes never showed node %d as the primary: %r\n%s"
+                  % (node_id, nodes, pool.log_tail(40)))
+
+    def start_writer(self, pool):
+        w = PoolWriter(pool).start()
+        self.addCleanup(w.stop)
+        t0 = time.monotonic()
+        while len(w.acked) < 20 and time.monotonic() - t0 < 30:
+            time.sleep(0.02)
+        self.assertGreaterEqual(len(w.acked), 20, "no writes through pgpool: %r" % w.errors[-3:])
+        return w
+
+    def check_no_loss(self, c, w, node):
+        rows = c.psql(node, "SELECT id FROM %s" % w.table)
+        present = {int(r[0]) for r in rows}
+        self.assertEqual(w.acked_ids - present, set(), "acknowledged rows lost on node%d" % node)
+
+    def failover_through_pgpool(self, name, offset, mode="fast", dirty_mb=0):
+        c, pool = self.setup_cluster(offset)
+        w = self.start_writer(pool)
+        if dirty_mb:
+            secs = c.dirty_buffers(0, dirty_mb)
+            print("\n%s: dirtied %d MB in %.1f s" % (name, dirty_mb, secs), flush=True)
+        self.assertEqual(read_reports(self.reports), [], "the hook ran before the stop")
+        t_stop = time.monotonic()
+        stop_s = c.stop(0, mode)
+        rep = self.wait_report()
+        hook_done = time.monotonic()
+        self.assertEqual(rep["exit_code"], 0, json.dumps(rep, indent=1))
+        self.assertEqual(rep["kind"], "failover")
+        # pgpool ran the hook: pgfailover's own log has the call with pgpool's arguments
+        with open(self.hook_log) as f:
+            hook_log = f.read()
+        self.assertIn("failover_command: failed node 0", hook_log)
+        self.assertIn("execute command: %s" % cli_path(), pool.log_text())
+        v = rep["verdict"]
+        self.assertTrue(v["promoted"], json.dumps(rep, indent=1))
+        self.assertEqual(v["new_primary"], 1)
+        self.assertEqual(v["sync_standby_names_after"], "")
+        # writes through pgpool succeed again, on the new primary
+        ack = w.wait_ack(c.node(1).port, after=t_stop, timeout=60)
+        self.assertIsNotNone(ack, "no write through pgpool reached node1: %r" % w.errors[-5:])
+        nodes = self.wait_pool_primary(pool, 1)
+        self.assertEqual(nodes[0]["status"], "down", nodes)
+        time.sleep(0.3)
+        gap, last, first = w.downtime(t_stop)
+        self.downtimes[name] = gap
+        print("%s: pg_ctl stop %.2f s, hook %.2f s (done %.2f s after the stop), client write "
+              "downtime %.2f s (acks at %+.3f s and %+.3f s from the stop), "
+              "old primary rejoin: %s" % (
+                  name, stop_s, rep["duration_s"], hook_done - t_stop, gap,
+                  last[2] - t_stop if last else 0, first[2] - t_stop if first else 0,
+                  v["old_primary_rejoin"]), flush=True)
+        print("    hook steps: " + ", ".join("%s %.3f s" % (s["name"], s["duration_s"])
+                                          for s in rep["steps"] if s["duration_s"] >= 0.01),
+              flush=True)
+        return c, pool, w, rep
+
+    def assert_clean_rejoin(self, c, w, rep):
+        v = rep["verdict"]
+        self.assertEqual(v["old_primary_rejoin"], "clean", json.dumps(rep, indent=1))
+        steps = {s["name"]: s for s in rep["steps"]}
+        self.assertEqual(steps["wait_shutdown"]["outcome"], "succeeded")
+        self.assertEqual(steps["wait_flush"]["outcome"], "succeeded")
+        _start, end, _tli = c.checkpoint_record(0)
+        self.assertEqual(v["checkpoint_end"], "%X/%X" % (end >> 32, end & 0xFFFFFFFF))
+        verdict = c.follow(0, 1)        # follow_primary is pgfailover's next step
+        self.assertTrue(verdict.ok, verdict.message + "\n" + verdict.log_excerpt)
+        self.assertFalse(verdict.needs_rewind)
+        w.stop()
+        self.check_no_loss(c, w, 1)
+        c.wait_replay(0, c.current_lsn(1), timeout=60)
+        self.check_no_loss(c, w, 0)
+
+    def test_1_quick_fast_stop(self):
+        c, _pool, w, rep = self.failover_through_pgpool("quick stop", 0)
+        self.assert_clean_rejoin(c, w, rep)
+
+    def test_2_slow_fast_stop(self):
+        c, _pool, w, rep = self.failover_through_pgpool("slow stop", 10, dirty_mb=800)
+        self.assert_clean_rejoin(c, w, rep)
+
+    def test_3_crash(self):
+        c, _pool, w, rep = self.failover_through_pgpool("crash", 20, mode="immediate")
+        v = rep["verdict"]
+        self.assertLess(rep["duration_s"], 30)
+        self.assertEqual(v["old_primary_rejoin"], "needs_rewind", json.dumps(rep, indent=1))
+        self.assertIn("not 'shut down'", v.get("unclean", ""))
+        w.stop()
+        # synchronous replication: every acknowledged commit had reached node1
+        self.check_no_loss(c, w, 1)
+
+    def test_4_pcp_promote_node_switchover(self):
+        """pgpool calls the hook with the primary still up: pgfailover stops it."""
+        c, pool = self.setup_cluster(30, on_running="stop")
+        w = self.start_writer(pool)
+        t_stop = time.monotonic()
+        r = pool.pcp("pcp_promote_node", "--switchover", "-n", "1", timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + "\n" + pool.log_tail(40))
+        rep = self.wait_report()
+        self.assertEqual(rep["exit_code"], 0, json.dumps(rep, indent=1))
+        steps = {s["name"]: s for s in rep["steps"]}
+        self.assertEqual(steps["stop_old_primary"]["outcome"], "succeeded", json.dumps(rep, indent=1))
+        self.assertTrue(rep["verdict"]["promoted"])
+        self.assertIsNotNone(w.wait_ack(c.node(1).port, after=t_stop, timeout=60),
+                             "no write through pgpool reached node1: %r" % w.errors[-5:])
+        self.wait_pool_primary(pool, 1)
+        time.sleep(0.3)
+        gap, _last, _first = w.downtime(t_stop)
+        self.downtimes["switchover"] = gap
+        print("\nswitchover: hook %.2f s, client write downtime %.2f s, old primary rejoin: %s"
+              % (rep["duration_s"], gap, rep["verdict"]["old_primary_rejoin"]), flush=True)
+        self.assert_clean_rejoin(c, w, rep)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
