@@ -434,9 +434,15 @@ class WebhookTest(unittest.TestCase):
               "(delivery_budget %.1f s); failover itself %.3f s vs %.3f s"
               % (base.elapsed, slow.elapsed, BUDGET, base.report["duration_s"],
                  slow.report["duration_s"]))
+        for label, r in (("without", base), ("with", slow)):
+            print("  steps %s: %s" % (label, ", ".join("%s %.3f" % (s["name"], s["duration_s"])
+                                                      for s in r.report["steps"])))
         self.assertLess(slow.elapsed, base.elapsed + BUDGET + 2.0, slow.describe())
-        # The failover itself (promotion included) is not slowed down at all.
-        self.assertLess(slow.report["duration_s"], base.report["duration_s"] + 1.0, slow.describe())
+        # The only wait the hanging endpoint causes is the budget at exit ...
+        self.assertLess(slow.elapsed - slow.report["duration_s"], BUDGET + 1.0, slow.describe())
+        # ... and the failover itself is not slowed down (the promote step
+        # alone varies by up to a second from run to run, webhooks or not).
+        self.assertLess(slow.report["duration_s"], base.report["duration_s"] + 1.5, slow.describe())
         # What the hanging endpoint did not take is spooled for the next run.
         files = spool_files(self.spool)
         self.assertTrue(files and all(f.endswith("-hang.json") for f in files), files)
