@@ -111,6 +111,10 @@ class NoServerTest(unittest.TestCase):
             self.assertEqual(cm.exception.code, 2)
             self.assertEqual(ctx.result(), {})
 
+    def test_flush_events_without_webhooks(self):
+        with Context() as ctx:
+            ctx.flush_events(0)         # nothing configured: returns at once
+
     def test_closed_context(self):
         with Context() as ctx:
             pass

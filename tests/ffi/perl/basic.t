@@ -45,6 +45,7 @@ for my $call ([wait_shutdown => 3, 0.1], [ping_node => 3], [read_checkpoint => 3
     like(ref $@ && $@->message, qr/node 3/, "$m: message names the node");
 }
 is_deeply($ctx->result, {}, 'no run: empty report');
+ok(eval { $ctx->flush_events(0); 1 }, 'flush_events without webhooks') or diag $@;
 
 # A node with no server: wait_shutdown finds it down at once.
 my $data = "$dir/data";
