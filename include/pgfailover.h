@@ -195,7 +195,9 @@ PGFO_API pgfo_status_t pgfo_lsn_parse(const char *text, uint64_t *lsn);
 PGFO_API pgfo_status_t pgfo_lsn_format(uint64_t lsn, char *buf, size_t buflen);
 
 /* ---- single steps --------------------------------------------------------
- * Each step logs one line and fires step events. Node ids must be configured.
+ * Each step below logs one line, fires step events and leaves a report in
+ * pgfo_ctx_result_json(), except pgfo_ping_node, a probe that does none of
+ * these. Node ids must be configured.
  */
 
 typedef enum pgfo_ping {

@@ -290,13 +290,17 @@ PGFO_API pgfo_status_t pgfo_switch_point(pgfo_ctx_t *ctx, int node_id, uint32_t 
                                          uint32_t *timeline) {
     return guarded(ctx, [&](pgfo::Context &c) {
         const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
-        auto sp = pgfo::switch_point(c, conn, parent_tli);
-        if (timeline) *timeline = sp.timeline;
-        if (!sp.point)
-            throw pgfo::Error(PGFO_ERR_STATE, pgfo::node_label(n) + ": timeline " + std::to_string(sp.timeline) +
-                                                  " did not fork from timeline " + std::to_string(parent_tli));
-        if (point) *point = *sp.point;
+        single_step(c, "verify", "read the switch point from the node's timeline history", node_ids(n), [&] {
+            pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
+            auto sp = pgfo::switch_point(c, conn, parent_tli);
+            if (timeline) *timeline = sp.timeline;
+            if (!sp.point)
+                throw pgfo::Error(PGFO_ERR_STATE, pgfo::node_label(n) + ": timeline " + std::to_string(sp.timeline) +
+                                                      " did not fork from timeline " + std::to_string(parent_tli));
+            if (point) *point = *sp.point;
+            return pgfo::StepResult::done("timeline " + std::to_string(sp.timeline) + " forked from " +
+                                          std::to_string(parent_tli) + " at " + pgfo::format_lsn(*sp.point));
+        });
     });
 }
 
