@@ -32,6 +32,7 @@
 #include <ini.h>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "notify/webhook.h"
 #include "pgpool/pgpool_conf.h"
 
@@ -42,25 +43,8 @@ constexpr size_t kMaxConfigSize = 1u << 20;
 
 // ---------------------------------------------------------------- messages
 
-std::string show(const std::string &v) {
-    static const char hex[] = "0123456789abcdef";
-    std::string s = "'";
-    size_t n = 0;
-    for (unsigned char c : v) {
-        if (++n > 200) {
-            s += "...";
-            break;
-        }
-        if (c < 0x20 || c == 0x7f) {
-            s += "\\x";
-            s += hex[c >> 4];
-            s += hex[c & 15];
-        } else {
-            s += static_cast<char>(c);
-        }
-    }
-    return s + "'";
-}
+
+std::string show(const std::string &v) { return show_value(v, 200); }
 
 std::string prefix(const std::string &where) { return where.empty() ? std::string() : where + ": "; }
 
@@ -529,32 +513,6 @@ int handler(void *user, const char *section, const char *name, const char *value
     return 1;
 }
 
-std::string read_config_text(const std::string &path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        throw Error(PGFO_ERR_CONFIG, "cannot read config " + path + ": " + std::strerror(e));
-    }
-    std::string data;
-    char buf[16384];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            throw Error(PGFO_ERR_CONFIG, "cannot read config " + path + ": " + std::strerror(e));
-        }
-        if (n == 0) break;
-        data.append(buf, static_cast<size_t>(n));
-        if (data.size() > kMaxConfigSize) {
-            ::close(fd);
-            throw Error(PGFO_ERR_CONFIG, "cannot read config " + path + ": larger than 1 MiB");
-        }
-    }
-    ::close(fd);
-    return data;
-}
 
 void merge_pgpool(ParseState &st) {
     Config &cfg = st.cfg;
@@ -778,7 +736,7 @@ void validate_config(const Config &cfg) {
 Config load_config(const std::string &path) {
     ParseState st;
     st.path = path;
-    st.text = read_config_text(path);
+    st.text = read_small_file(path, kMaxConfigSize, "config");
     st.cfg.path = path;
 
     int rc = ini_parse_stream(reader, &st, handler, &st);

@@ -8,6 +8,7 @@
 #include "pgpool/args.h"
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace pgfo {
 namespace {
@@ -28,25 +29,8 @@ const ArgSpec kSpecs[12] = {
 
 constexpr size_t kRequired = 8;
 
-std::string show(const std::string &v) {
-    static const char hex[] = "0123456789abcdef";
-    std::string s = "'";
-    size_t n = 0;
-    for (unsigned char c : v) {
-        if (++n > 100) {
-            s += "...";
-            break;
-        }
-        if (c < 0x20 || c == 0x7f) {
-            s += "\\x";
-            s += hex[c >> 4];
-            s += hex[c & 15];
-        } else {
-            s += static_cast<char>(c);
-        }
-    }
-    return s + "'";
-}
+std::string show(const std::string &v) { return show_value(v, 100); }
+
 
 [[noreturn]] void fail(size_t index, const std::string &what) {
     const ArgSpec &a = kSpecs[index];

@@ -12,56 +12,19 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace pgfo {
 namespace {
 
 constexpr size_t kMaxFileSize = 16u << 20; // a pgpool.conf is a few dozen KiB
 
-std::string read_whole_file(const std::string &path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        throw Error(PGFO_ERR_CONFIG, "cannot read pgpool.conf " + path + ": " + std::strerror(e));
-    }
-    std::string data;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            throw Error(PGFO_ERR_CONFIG, "cannot read pgpool.conf " + path + ": " + std::strerror(e));
-        }
-        if (n == 0) break;
-        data.append(buf, static_cast<size_t>(n));
-        if (data.size() > kMaxFileSize) {
-            ::close(fd);
-            throw Error(PGFO_ERR_CONFIG, "cannot read pgpool.conf " + path + ": larger than 16 MiB");
-        }
-    }
-    ::close(fd);
-    return data;
-}
+
+std::string show(const std::string &v) { return show_value(v); }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 
 // A value for messages: control characters and other unprintable bytes as \xNN.
-std::string show(const std::string &v) {
-    static const char hex[] = "0123456789abcdef";
-    std::string s = "'";
-    for (unsigned char c : v) {
-        if (c < 0x20 || c == 0x7f) {
-            s += "\\x";
-            s += hex[c >> 4];
-            s += hex[c & 15];
-        } else {
-            s += static_cast<char>(c);
-        }
-    }
-    return s + "'";
-}
 
 bool has_control(const std::string &v) {
     for (unsigned char c : v)
@@ -104,7 +67,7 @@ bool match_key(const std::string &lower, KeyMatch &m) {
 } // namespace
 
 std::map<int, PgpoolBackend> read_pgpool_backends(const std::string &path) {
-    const std::string text = read_whole_file(path);
+    const std::string text = read_small_file(path, kMaxFileSize, "pgpool.conf");
     std::map<int, PgpoolBackend> backends;
 
     size_t pos = 0;

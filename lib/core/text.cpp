@@ -1,0 +1,60 @@
+#include "core/text.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace pgfo {
+
+std::string show_value(const std::string &v, size_t max_chars) {
+    static const char hex[] = "0123456789abcdef";
+    std::string s = "'";
+    size_t n = 0;
+    for (unsigned char c : v) {
+        if (max_chars && ++n > max_chars) {
+            s += "...";
+            break;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            s += "\\x";
+            s += hex[c >> 4];
+            s += hex[c & 15];
+        } else {
+            s += static_cast<char>(c);
+        }
+    }
+    return s + "'";
+}
+
+std::string read_small_file(const std::string &path, size_t max_bytes, const std::string &what) {
+    auto fail = [&](const std::string &why) {
+        return Error(PGFO_ERR_CONFIG, "cannot read " + what + " " + path + ": " + why);
+    };
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw fail(std::strerror(errno));
+    std::string data;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd);
+            throw fail(std::strerror(e));
+        }
+        if (n == 0) break;
+        data.append(buf, static_cast<size_t>(n));
+        if (data.size() > max_bytes) {
+            ::close(fd);
+            throw fail("larger than " + std::to_string(max_bytes >> 20) + " MiB");
+        }
+    }
+    ::close(fd);
+    return data;
+}
+
+} // namespace pgfo

@@ -1,0 +1,18 @@
+// Small text and file helpers shared by the parsers.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace pgfo {
+
+// A value as messages show it: single-quoted, control characters as \xNN,
+// cut after max_chars with "..." (0: never cut).
+std::string show_value(const std::string &v, size_t max_chars = 0);
+
+// The whole of a small file. Throws pgfo::Error(PGFO_ERR_CONFIG,
+// "cannot read <what> <path>: <reason>") when it cannot be read or is larger
+// than max_bytes.
+std::string read_small_file(const std::string &path, size_t max_bytes, const std::string &what);
+
+} // namespace pgfo
