@@ -42,6 +42,8 @@ constexpr double kFloatFormat = 1234567.0;  // FLOATFORMAT_VALUE
 struct Layout {
     uint32_t version;
     int first_major;
+    size_t min_recovery_point;    // XLogRecPtr minRecoveryPoint (after checkPointCopy, unloggedLSN)
+    size_t min_recovery_tli;      // TimeLineID minRecoveryPointTLI
     size_t wal_log_hints;         // bool wal_log_hints
     size_t float_format;          // double floatFormat
     size_t xlog_blcksz;           // uint32 xlog_blcksz
@@ -59,11 +61,11 @@ struct Layout {
 // 1800 (PG 18): bool default_char_signedness after data_checksum_version
 //   pushes mock_authentication_nonce[32] to 257 and crc to 292.
 constexpr Layout kLayouts[] = {
-    {1100, 11, 168, 200, 216, 220, 244, 280},
-    {1201, 12, 176, 208, 224, 228, 252, 288},
-    {1300, 13, 176, 208, 224, 228, 252, 288},
-    {1700, 17, 176, 208, 224, 228, 252, 288},
-    {1800, 18, 176, 208, 224, 228, 252, 292},
+    {1100, 11, 128, 136, 168, 200, 216, 220, 244, 280},
+    {1201, 12, 136, 144, 176, 208, 224, 228, 252, 288},
+    {1300, 13, 136, 144, 176, 208, 224, 228, 252, 288},
+    {1700, 17, 136, 144, 176, 208, 224, 228, 252, 288},
+    {1800, 18, 136, 144, 176, 208, 224, 228, 252, 292},
 };
 
 const Layout *find_layout(uint32_t version) {
@@ -177,6 +179,8 @@ ControlData parse_control(const uint8_t *data, size_t len) {
     cd.redo = load_u64(data + kOffRedo);
     cd.timeline = load_u32(data + kOffThisTimeLine);
     cd.prev_timeline = load_u32(data + kOffPrevTimeLine);
+    cd.min_recovery_point = load_u64(data + layout.min_recovery_point);
+    cd.min_recovery_timeline = load_u32(data + layout.min_recovery_tli);
     cd.wal_block_size = load_u32(data + layout.xlog_blcksz);
     cd.wal_segment_size = load_u32(data + layout.xlog_seg_size);
     cd.wal_log_hints = data[layout.wal_log_hints] != 0;

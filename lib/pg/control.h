@@ -19,6 +19,8 @@ struct ControlData {
     Lsn redo = 0;                 // checkpoint REDO location
     uint32_t timeline = 0;        // checkpoint's ThisTimeLineID
     uint32_t prev_timeline = 0;   // checkpoint's PrevTimeLineID
+    Lsn min_recovery_point = 0;   // "Minimum recovery ending location" (standbys; 0 otherwise)
+    uint32_t min_recovery_timeline = 0;
     uint32_t wal_block_size = 0;  // xlog_blcksz
     uint32_t wal_segment_size = 0;// xlog_seg_size
     bool wal_log_hints = false;

@@ -271,3 +271,26 @@ TEST(Control, VersionMajors) {
 }
 
 } // namespace
+
+namespace {
+
+// A PostgreSQL 15 standby stopped in fast mode. pg_controldata printed:
+//   Database cluster state:               shut down in recovery
+//   Minimum recovery ending location:     0/3649D18
+//   Min recovery ending loc's timeline:   1
+TEST(ControlStandby, MinimumRecoveryPointAsPgControldataPrintsIt) {
+    auto bytes = read_bytes(kDir + "pg15-standby.control");
+    pgfo::ControlData cd = pgfo::parse_control(bytes.data(), bytes.size());
+    EXPECT_EQ(cd.state, 2); // shut down in recovery
+    EXPECT_EQ(cd.min_recovery_point, 0x3649D18u);
+    EXPECT_EQ(cd.min_recovery_timeline, 1u);
+}
+
+// A primary has no minimum recovery point.
+TEST(ControlStandby, PrimaryHasNone) {
+    auto bytes = read_bytes(kDir + "pg15.control");
+    pgfo::ControlData cd = pgfo::parse_control(bytes.data(), bytes.size());
+    EXPECT_EQ(cd.min_recovery_point, 0u);
+}
+
+} // namespace
