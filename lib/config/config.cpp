@@ -33,6 +33,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "pg/sync_names.h"
 #include "notify/webhook.h"
 #include "pgpool/pgpool_conf.h"
 
@@ -65,9 +66,12 @@ const std::vector<std::string> kGeneralKeys = {"cluster_name", "pgpool_conf", "l
                                                "lock_file", "spool_directory", "delivery_budget"};
 const std::vector<std::string> kConnectionKeys = {"user", "dbname", "passfile", "sslmode",
                                                   "connect_timeout"};
-const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote",
-                                               "command",  "lock",    "poll_interval"};
-const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_standby_names"};
+const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote", "command",
+                                               "lock",     "poll_interval", "follow", "rewind"};
+const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_standby_names", "rewind",
+                                              "replication_slots"};
+const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names"};
+const std::vector<std::string> kPcpKeys = {"host", "port", "user", "passfile", "bin_directory"};
 const std::vector<std::string> kNodeKeys = {"host",   "port",     "data_directory", "bin_directory",
                                             "application_name", "access", "ssh_user", "ssh_port",
                                             "ssh_options"};
@@ -75,7 +79,8 @@ const std::vector<std::string> kWebhookKeys = {"url",    "events", "timeout",   
                                                "format", "secret", "secret_file", "ca_file"};
 
 const char *kKnownSections =
-    "[general], [connection], [timeouts], [policy], [node.N] (N = 0..127), [webhook.NAME]";
+    "[general], [connection], [timeouts], [policy], [replication], [pcp], [node.N] (N = 0..127), "
+    "[webhook.NAME]";
 
 // "node.12" -> 12; -1 when the name is not a node section at all; -2 when it
 // is "node.<something>" with a bad number.
@@ -107,6 +112,8 @@ const std::vector<std::string> *keys_of(const std::string &section) {
     if (section == "connection") return &kConnectionKeys;
     if (section == "timeouts") return &kTimeoutKeys;
     if (section == "policy") return &kPolicyKeys;
+    if (section == "replication") return &kReplicationKeys;
+    if (section == "pcp") return &kPcpKeys;
     if (node_section_id(section) >= 0) return &kNodeKeys;
     std::string hook = webhook_section_name(section);
     if (!hook.empty() && hook != "?") return &kWebhookKeys;
@@ -609,6 +616,8 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                 else if (key == "promote") cfg.promote_timeout = d;
                 else if (key == "command") cfg.command_timeout = d;
                 else if (key == "lock") cfg.lock_timeout = d;
+                else if (key == "follow") cfg.follow_timeout = d;
+                else if (key == "rewind") cfg.rewind_timeout = d;
             }
         } else if (section == "policy") {
             if (key == "on_unclean") {
@@ -620,6 +629,43 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
             } else if (key == "sync_standby_names") {
                 std::string s = one_of(where, section, key, v, {"adapt", "keep", "async"});
                 cfg.sync_policy = s == "keep" ? SyncPolicy::Keep : s == "async" ? SyncPolicy::Async : SyncPolicy::Adapt;
+            } else if (key == "rewind") {
+                cfg.rewind = one_of(where, section, key, v, {"never", "auto"}) == "auto" ? RewindPolicy::Auto
+                                                                                      : RewindPolicy::Never;
+            } else if (key == "replication_slots") {
+                cfg.replication_slots = one_of(where, section, key, v, {"off", "on"}) == "on";
+            }
+        } else if (section == "replication") {
+            if (key == "user") {
+                cfg.repl_user = v;
+            } else if (key == "passfile") {
+                cfg.repl_passfile = abs_path(where, section, key, v, true);
+            } else if (key == "sslmode") {
+                cfg.repl_sslmode = v.empty() ? v
+                                             : one_of(where, section, key, v,
+                                                      {"disable", "allow", "prefer", "require", "verify-ca",
+                                                       "verify-full"});
+            } else if (key == "synchronous_standby_names") {
+                try {
+                    parse_sync_names(v);
+                } catch (const Error &e) {
+                    fail(where, section, key, show(v) + ": " + e.what());
+                }
+                cfg.sync_standby_names_target = v;
+            }
+        } else if (section == "pcp") {
+            if (key == "host") {
+                if (v.empty() || v[0] == '-') fail(where, section, key, show(v) + " is not a host name");
+                cfg.pcp_host = v;
+            } else if (key == "port") {
+                cfg.pcp_port = port(where, section, key, v);
+            } else if (key == "user") {
+                if (!v.empty() && v[0] == '-') fail(where, section, key, show(v) + " is not a user name");
+                cfg.pcp_user = v;
+            } else if (key == "passfile") {
+                cfg.pcp_passfile = abs_path(where, section, key, v, true);
+            } else if (key == "bin_directory") {
+                cfg.pcp_bin_directory = abs_path(where, section, key, v, false);
             }
         } else if (!webhook_section_name(section).empty()) {
             std::string name = webhook_section_name(section);

@@ -12,6 +12,7 @@ enum class Access { Local, Ssh };
 enum class OnUnclean { Promote, Abort };      // old primary crashed / unreachable / catch-up timed out
 enum class OnRunning { Stop, Refuse };        // old primary still up and healthy
 enum class SyncPolicy { Adapt, Keep, Async }; // synchronous_standby_names on the new primary
+enum class RewindPolicy { Never, Auto };      // a node that cannot follow without pg_rewind
 enum class WebhookFormat { Json, Slack };      // the event object, or {"text": "..."} (Slack, Mattermost)
 
 struct Node {
@@ -75,6 +76,28 @@ struct Config {
     OnUnclean on_unclean = OnUnclean::Promote;
     OnRunning on_running = OnRunning::Stop;
     SyncPolicy sync_policy = SyncPolicy::Adapt;
+    RewindPolicy rewind = RewindPolicy::Never;
+    bool replication_slots = false;        // create/use a physical slot per follower
+
+    // [replication] how a follower connects to its primary (primary_conninfo)
+    std::string repl_user;                 // "" = [connection] user
+    std::string repl_passfile;             // "" = [connection] passfile
+    std::string repl_sslmode;              // "" = [connection] sslmode
+    // The synchronous_standby_names the cluster should have when every node
+    // is back; follow-primary restores it, naming only standbys that stream.
+    // "" = nothing to restore.
+    std::string sync_standby_names_target;
+
+    // [pcp] pgpool's PCP, to attach a node that follows again ("" host: off)
+    std::string pcp_host;
+    int pcp_port = 9898;
+    std::string pcp_user;                  // "" = the current user
+    std::string pcp_passfile;              // PCPPASSFILE for pcp_attach_node
+    std::string pcp_bin_directory;         // where pcp_attach_node lives ("" = PATH)
+
+    // [timeouts] for bringing nodes back
+    double follow_timeout = 120;           // a follower streaming and caught up
+    double rewind_timeout = 600;           // pg_rewind
 
     // [node.N]
     std::map<int, Node> nodes;

@@ -455,3 +455,33 @@ TEST_F(ConfigTest, DefaultConfigPath) {
 }
 
 } // namespace
+
+TEST_F(ConfigTest, RejoinReplicationAndPcpSettings) {
+    Config c = load("[policy]\nrewind = auto\nreplication_slots = on\n"
+                    "[replication]\nuser = replicator\npassfile = /etc/pgfailover/pgpass\n"
+                    "synchronous_standby_names = ANY 1 (node0, node1)\n"
+                    "[pcp]\nhost = 127.0.0.1\nport = 9898\nuser = pgpool\npassfile = /etc/pgfailover/pcppass\n"
+                    "[timeouts]\nfollow = 90\nrewind = 300\n");
+    EXPECT_EQ(c.rewind, RewindPolicy::Auto);
+    EXPECT_TRUE(c.replication_slots);
+    EXPECT_EQ(c.repl_user, "replicator");
+    EXPECT_EQ(c.repl_passfile, "/etc/pgfailover/pgpass");
+    EXPECT_EQ(c.sync_standby_names_target, "ANY 1 (node0, node1)");
+    EXPECT_EQ(c.pcp_host, "127.0.0.1");
+    EXPECT_EQ(c.pcp_port, 9898);
+    EXPECT_EQ(c.pcp_user, "pgpool");
+    EXPECT_DOUBLE_EQ(c.follow_timeout, 90);
+    EXPECT_DOUBLE_EQ(c.rewind_timeout, 300);
+
+    Config d = load("");
+    EXPECT_EQ(d.rewind, RewindPolicy::Never); // a rewind is never the default
+    EXPECT_FALSE(d.replication_slots);
+    EXPECT_TRUE(d.pcp_host.empty());
+
+    expect_error("[policy]\nrewind = always\n", 2, {"[policy] rewind", "'always'", "never, auto"});
+    expect_error("[replication]\nsynchronous_standby_names = ANY (a\n", 2,
+                 {"[replication] synchronous_standby_names"});
+    expect_error("[pcp]\nport = 0\n", 2, {"[pcp] port"});
+    expect_error("[pcp]\npassfile = relative/pcppass\n", 2, {"[pcp] passfile"});
+    expect_error("[pcp]\nhost = -oProxyCommand=x\n", 2, {"[pcp] host"});
+}
