@@ -649,4 +649,18 @@ std::unique_ptr<NodeAccess> make_node_access(const Node &node) {
     return std::make_unique<LocalAccess>();
 }
 
+void NodeAccess::write_file(const std::string &path, const std::string &content, double timeout_seconds) {
+    // $1 = path, $2 = content: data only ever arrives as arguments.
+    static const char *kScript =
+        "umask 077 && printf '%s' \"$2\" > \"$1.pgfailover-new\" && mv -f -- \"$1.pgfailover-new\" \"$1\"";
+    std::vector<std::string> argv = {"sh", "-c", kScript, "pgfailover-write", path, content};
+    ExecResult r = run(argv, timeout_seconds);
+    if (!r.ok()) {
+        std::string err = r.err;
+        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+        throw Error(PGFO_ERR_EXEC, describe() + ": cannot write " + path + ": " +
+                                       (r.timed_out ? std::string("timed out") : err.empty() ? "exit code " + std::to_string(r.exit_code) : err));
+    }
+}
+
 } // namespace pgfo

@@ -59,6 +59,12 @@ public:
                                          double timeout_seconds) = 0;
     // "local" or "ssh postgres@db1:22", for messages.
     virtual std::string describe() const = 0;
+
+    // Replace path with content (mode 0600): written beside it, then renamed
+    // over it, so a reader sees the old file or the new one, never half of
+    // one. Runs a fixed sh script with path and content as its arguments
+    // (never as script text). Throws pgfo::Error(PGFO_ERR_EXEC).
+    void write_file(const std::string &path, const std::string &content, double timeout_seconds);
 };
 
 std::unique_ptr<NodeAccess> make_node_access(const Node &node);

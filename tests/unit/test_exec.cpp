@@ -373,6 +373,31 @@ TEST_P(AccessTest, Run) {
     EXPECT_EQ(r.err, "e\n");
 }
 
+TEST_P(AccessTest, WriteFileReplacesAtomicallyWithArgumentsOnly) {
+    // Content and path with quotes, $(...) and backticks: data, never script.
+    const std::string path = data_ + "/postgresql.auto.conf";
+    std::string content = "primary_conninfo = 'host=db1 user=x'\n# $(touch pwned) `touch pwned` it's \"q\"\n";
+    content += std::string("\x01\xff tail");
+    write_file(path, "old\n");
+    access_->write_file(path, content, 10);
+    auto back = access_->read_file(path, 0, 0, 10);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, content);
+    EXPECT_FALSE(fs::exists(path + ".pgfailover-new"));
+    EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+    access_->write_file(data_ + "/standby.signal", "", 10);
+    auto empty = access_->read_file(data_ + "/standby.signal", 0, 0, 10);
+    ASSERT_TRUE(empty);
+    EXPECT_EQ(*empty, "");
+    try {
+        access_->write_file(data_ + "/no/such/dir/file", "x", 10);
+        FAIL();
+    } catch (const Error &e) {
+        EXPECT_EQ(e.code(), PGFO_ERR_EXEC);
+        EXPECT_NE(std::string(e.what()).find("cannot write"), std::string::npos) << e.what();
+    }
+}
+
 TEST_P(AccessTest, ReadFile) {
     std::string content;
     for (int i = 0; i < 70000; ++i) content += static_cast<char>(i * 7 % 256);
