@@ -8,6 +8,7 @@ private temporary base directory. Typical use in a unittest.TestCase:
     from pgcluster import PgCluster
 
     c = PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=0)
+    # or PgCluster(..., pg_version=11): another major's servers (see below)
     self.addCleanup(c.teardown)      # always runs, even when the test fails
     c.start()                        # primary + standby streaming, a few seconds
     w = c.writer(0)                  # background inserts, records acknowledged ids
@@ -18,9 +19,24 @@ private temporary base directory. Typical use in a unittest.TestCase:
 
 Environment:
     PGFO_PG_BINDIR        server binaries (default /usr/lib/postgresql/15/bin)
+    PGFO_PG_CACHE         where tests/support/fetch_pg.sh put other majors
+                          (default ~/.cache/pgfailover-pg; <major>/native/bin)
+    PGFO_PG<major>_BINDIR server binaries of that major (overrides the lookup)
     PGFO_TEST_PORT_BASE   first port tried (default 25432); clusters add port_offset
     PGFO_KEEP_CLUSTERS=1  keep data directories and logs after teardown
     PGFO_TEST_TMPDIR      parent of the per-cluster base directories (default: system temp)
+
+Other majors (pg_version=11..18): the server programs (initdb, pg_ctl,
+postgres) come from pg_bindir(major): PGFO_PG<major>_BINDIR, else
+/usr/lib/postgresql/<major>/bin, else the fetch_pg.sh cache. Programs that
+directory lacks (the npm packages ship only the server) come from
+CLIENT_BINDIR (PostgreSQL 15): pg_basebackup for servers up to 15 (it writes
+recovery.conf for 11 with -R); newer servers, which it refuses, get a standby
+copied from the cleanly stopped primary instead. PostgreSQL 11 standbys use
+recovery.conf, 12+ standby.signal. pg_controldata and pg_waldump only read
+their own major's files: without the major's own, controldata() and
+checkpoint_record() read pg_control and the WAL record header in Python
+(fields stable from 11 to 18) and say so (CheckpointRecord.source).
 
 Root: PostgreSQL refuses to run as root. When the test process runs as root, every
 server program (initdb, pg_ctl, postgres, pg_basebackup, pg_controldata,
@@ -45,6 +61,7 @@ import threading
 import time
 
 PG_BINDIR = os.environ.get("PGFO_PG_BINDIR", "/usr/lib/postgresql/15/bin")
+CLIENT_BINDIR = "/usr/lib/postgresql/15/bin"   # client programs for other majors
 DEFAULT_PORT_BASE = 25432
 SUPERUSER = "postgres"          # initdb -U: the same name whoever runs the tests
 HOST = "127.0.0.1"
@@ -105,6 +122,60 @@ def owner_prefix():
 
 def pg_bin(name):
     return os.path.join(PG_BINDIR, name)
+
+
+def pg_cache_dir():
+    """Where tests/support/fetch_pg.sh installs other majors."""
+    return os.environ.get("PGFO_PG_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "pgfailover-pg")
+
+
+def pg_bindir(major):
+    """Server bin directory of PostgreSQL `major` (int), or PgError saying how
+    to get it: PGFO_PG<major>_BINDIR, /usr/lib/postgresql/<major>/bin, then
+    the fetch_pg.sh cache."""
+    major = int(major)
+    env = os.environ.get("PGFO_PG%d_BINDIR" % major)
+    candidates = [env] if env else []
+    candidates += ["/usr/lib/postgresql/%d/bin" % major,
+                   os.path.join(pg_cache_dir(), str(major), "native", "bin")]
+    for d in candidates:
+        if os.access(os.path.join(d, "postgres"), os.X_OK):
+            return d
+    raise PgError("no PostgreSQL %d server binaries (looked in %s); fetch them with "
+                  "tests/support/fetch_pg.sh %d" % (major, ", ".join(candidates), major))
+
+
+def server_major(bindir):
+    """Major version (int) of the postgres binary in `bindir`."""
+    out = subprocess.run([os.path.join(bindir, "postgres"), "--version"], capture_output=True,
+                         text=True, timeout=30, env=_clean_env()).stdout
+    m = re.search(r"\(PostgreSQL\) (\d+)", out)
+    if not m:
+        raise PgError("cannot tell the version of %s/postgres: %r" % (bindir, out))
+    return int(m.group(1))
+
+
+_DB_STATES = ["starting up", "shut down", "shut down in recovery", "shutting down",
+              "in crash recovery", "in archive recovery", "in production"]
+
+
+def read_pg_control(datadir):
+    """The pg_control fields stable from PostgreSQL 11 to 18, without
+    pg_controldata, as pg_controldata names them (a subset)."""
+    with open(os.path.join(datadir, "global", "pg_control"), "rb") as f:
+        data = f.read(64)
+    sysid, version, _catver, state = struct.unpack_from("<QIIi", data, 0)
+    checkpoint, redo, tli = struct.unpack_from("<QQI", data, 32)
+    return {
+        "Database system identifier": str(sysid),
+        "pg_control version number": str(version),
+        "Database cluster state": _DB_STATES[state] if 0 <= state < len(_DB_STATES)
+        else "unrecognized status code",
+        "Latest checkpoint location": int_to_lsn(checkpoint),
+        "Latest checkpoint's REDO location": int_to_lsn(redo),
+        "Latest checkpoint's TimeLineID": str(tli),
+    }
 
 
 def port_base():
@@ -388,13 +459,15 @@ class CheckpointRecord(tuple):
     """(start, end, timeline) of a checkpoint record, as ints; unpacks as a
     3-tuple. Extra attributes: next_start (where pg_waldump found or expected
     the following record, or None), kind ('CHECKPOINT_SHUTDOWN' or
-    'CHECKPOINT_ONLINE'), state (pg_control's "Database cluster state")."""
+    'CHECKPOINT_ONLINE'), state (pg_control's "Database cluster state"),
+    source ('pg_waldump', or 'wal header' when read without pg_waldump)."""
 
     def __new__(cls, start, end, timeline, next_start=None, kind=None, state=None):
         self = tuple.__new__(cls, (start, end, timeline))
         self.next_start = next_start
         self.kind = kind
         self.state = state
+        self.source = "pg_waldump"
         return self
 
     start = property(lambda self: self[0])
@@ -589,10 +662,22 @@ class PgCluster:
     port_offset    added to PGFO_TEST_PORT_BASE; give each test its own
     shared_buffers enough to dirty before a stop (default 1GB)
     extra_conf     dict of additional settings for every node
+    pg_version     major version (11..18) of the servers; default: those in
+                   PGFO_PG_BINDIR (PostgreSQL 15). See pg_bindir().
+    bindir         server bin directory (instead of pg_version)
     """
 
     def __init__(self, standbys=1, sync_names="ANY 1 (node1)", port_offset=0,
-                 shared_buffers="1GB", extra_conf=None, label="pgfo"):
+                 shared_buffers="1GB", extra_conf=None, label="pgfo", pg_version=None,
+                 bindir=None):
+        if bindir is None:
+            bindir = pg_bindir(pg_version) if pg_version is not None else PG_BINDIR
+        self.bindir = bindir
+        self._major = None
+        if pg_version is not None:
+            self._major = server_major(bindir)
+            if self._major != int(pg_version):
+                raise PgError("%s holds PostgreSQL %d, not %s" % (bindir, self._major, pg_version))
         self.n_standbys = standbys
         self.sync_names = sync_names
         self.port_offset = port_offset
@@ -606,6 +691,26 @@ class PgCluster:
         self._procs = []
         self.timings = {}
         self._torn_down = False
+
+    @property
+    def major(self):
+        """Major version of this cluster's servers (int)."""
+        if self._major is None:
+            self._major = server_major(self.bindir)
+        return self._major
+
+    def pg_bin(self, name):
+        """A PostgreSQL program for this cluster: its own bin directory's, else
+        PostgreSQL 15's (CLIENT_BINDIR: the npm packages ship only the server)."""
+        own = os.path.join(self.bindir, name)
+        if os.path.exists(own) or not os.path.exists(os.path.join(CLIENT_BINDIR, name)):
+            return own
+        return os.path.join(CLIENT_BINDIR, name)
+
+    def has_own(self, name):
+        """True when this cluster's bin directory has program `name` (so it
+        reads this major's files)."""
+        return os.path.exists(os.path.join(self.bindir, name))
 
     # ---- lifecycle --------------------------------------------------------
 
@@ -656,7 +761,6 @@ class PgCluster:
             "wal_log_hints": "on",
             "hot_standby": "on",
             "hot_standby_feedback": "on",
-            "wal_keep_size": "256MB",
             "shared_buffers": self.shared_buffers,
             "synchronous_standby_names": "'%s'" % self.sync_names.replace("'", "''"),
             # No checkpoint of its own during a test: whatever is dirtied before a
@@ -675,6 +779,10 @@ class PgCluster:
             "logging_collector": "off",
             "fsync": "on",
         }
+        if self.major >= 13:
+            conf["wal_keep_size"] = "256MB"
+        else:
+            conf["wal_keep_segments"] = "16"          # 16 MB each
         conf.update(self.extra_conf)
         lines = ["", "# ---- test settings (pgcluster.py) ----"]
         lines += ["%s = %s" % (k, v) for k, v in conf.items()]
@@ -683,7 +791,7 @@ class PgCluster:
 
     def _init_primary(self):
         node = self.nodes[0]
-        self.run_owner([pg_bin("initdb"), "-D", node.datadir, "-U", SUPERUSER,
+        self.run_owner([self.pg_bin("initdb"), "-D", node.datadir, "-U", SUPERUSER,
                         "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
                        timeout=120)
         self._append_owner_file(os.path.join(node.datadir, "postgresql.conf"),
@@ -697,17 +805,49 @@ class PgCluster:
                                self._node_conf(node))
 
     def _make_standby(self, node, primary):
-        self.run_owner([pg_bin("pg_basebackup"), "-D", node.datadir, "-R",
-                        "-X", "stream", "-c", "fast", "--no-sync",
-                        "-d", primary.conninfo(application_name=node.name)],
-                       timeout=300)
+        if self.has_own("pg_basebackup") or self.major <= 15:
+            self.run_owner([self.pg_bin("pg_basebackup"), "-D", node.datadir, "-R",
+                            "-X", "stream", "-c", "fast", "--no-sync",
+                            "-d", primary.conninfo(application_name=node.name)],
+                           timeout=300)
+            if self.major < 12 and not os.path.exists(
+                    os.path.join(node.datadir, "recovery.conf")):
+                raise PgError("pg_basebackup -R wrote no recovery.conf for PostgreSQL %d"
+                              % self.major)
+        else:
+            self._copy_stopped(node, primary)
         self._write_owner_file(os.path.join(node.datadir, "node.conf"),
                                self._node_conf(node))
         self.set_primary_conninfo(node, primary)
 
+    def _copy_stopped(self, node, primary):
+        """A standby's data directory as a copy of the cleanly stopped primary
+        (PostgreSQL 15's pg_basebackup refuses newer servers)."""
+        was_running = self.is_running(primary)
+        if was_running:
+            self.stop(primary, "fast")
+        self.run_owner(["cp", "-a", primary.datadir, node.datadir], timeout=300)
+        for name in ("postmaster.pid", "postmaster.opts"):
+            try:
+                os.unlink(os.path.join(node.datadir, name))
+            except FileNotFoundError:
+                pass
+        if was_running:
+            self.start_node(primary)
+
     def set_primary_conninfo(self, node, primary, recovery_target_timeline="latest"):
-        """Point `node` at `primary` in postgresql.auto.conf and create standby.signal."""
+        """Point `node` at `primary`: 12+ in postgresql.auto.conf plus
+        standby.signal, 11 in recovery.conf (standby_mode = 'on')."""
         node, primary = self.node(node), self.node(primary)
+        if self.major < 12:
+            ci = "host=%s port=%d user=%s application_name=%s" % (
+                primary.host, primary.port, SUPERUSER, node.name)
+            self._write_owner_file(os.path.join(node.datadir, "recovery.conf"),
+                                   "standby_mode = 'on'\n"
+                                   "primary_conninfo = '%s'\n"
+                                   "recovery_target_timeline = '%s'\n"
+                                   % (ci, recovery_target_timeline))
+            return
         auto = os.path.join(node.datadir, "postgresql.auto.conf")
         try:
             with open(auto) as f:
@@ -762,7 +902,7 @@ class PgCluster:
         if pid is None or not pid_alive(pid):
             return
         try:
-            self.run_owner([pg_bin("pg_ctl"), "-D", node.datadir, "-m", "immediate",
+            self.run_owner([self.pg_bin("pg_ctl"), "-D", node.datadir, "-m", "immediate",
                             "-w", "-t", "20", "stop"], timeout=30, check=False)
         except subprocess.TimeoutExpired:
             pass
@@ -912,7 +1052,7 @@ class PgCluster:
     def start_node(self, node, wait=True, timeout=60):
         """pg_ctl start (log appended to node.logfile)."""
         node = self.node(node)
-        argv = [pg_bin("pg_ctl"), "-D", node.datadir, "-l", node.logfile,
+        argv = [self.pg_bin("pg_ctl"), "-D", node.datadir, "-l", node.logfile,
                 "-t", str(timeout)]
         argv += ["-w"] if wait else ["-W"]
         self.run_owner(argv + ["start"], timeout=timeout + 10)
@@ -926,14 +1066,14 @@ class PgCluster:
         """pg_ctl -m mode stop, waiting until the postmaster is gone; seconds taken."""
         node = self.node(node)
         t0 = time.monotonic()
-        self.run_owner([pg_bin("pg_ctl"), "-D", node.datadir, "-m", mode, "-w",
+        self.run_owner([self.pg_bin("pg_ctl"), "-D", node.datadir, "-m", mode, "-w",
                         "-t", str(timeout), "stop"], timeout=timeout + 10)
         return time.monotonic() - t0
 
     def stop_async(self, node, mode="fast", timeout=120):
         """Begin pg_ctl -m mode stop without blocking; returns the Popen."""
         node = self.node(node)
-        return self.popen_owner([pg_bin("pg_ctl"), "-D", node.datadir, "-m", mode,
+        return self.popen_owner([self.pg_bin("pg_ctl"), "-D", node.datadir, "-m", mode,
                                  "-w", "-t", str(timeout), "stop"])
 
     def wait_stopped(self, node, timeout=120):
@@ -971,7 +1111,13 @@ class PgCluster:
         return pid
 
     def promote(self, node, wait_seconds=60):
-        """SELECT pg_promote(true, wait_seconds); True on success."""
+        """SELECT pg_promote(true, wait_seconds) (11: pg_ctl promote -w); True on success."""
+        if self.major < 12:
+            node = self.node(node)
+            cp = self.run_owner([self.pg_bin("pg_ctl"), "-D", node.datadir, "-w",
+                                 "-t", str(wait_seconds), "promote"],
+                                timeout=wait_seconds + 10, check=False)
+            return cp.returncode == 0
         v = self.psql_value(node, "SELECT pg_promote(true, %d)" % wait_seconds,
                             timeout=wait_seconds + 10)
         return v == "t"
@@ -1015,9 +1161,14 @@ class PgCluster:
         return "\n".join(self.log_text(node).splitlines()[-lines:])
 
     def controldata(self, node):
-        """pg_controldata output as a dict {'Database cluster state': 'shut down', ...}."""
+        """pg_controldata output as a dict {'Database cluster state': 'shut down', ...}.
+
+        Without this major's own pg_controldata (the npm packages): only the
+        fields read_pg_control() knows."""
         node = self.node(node)
-        cp = self.run_owner([pg_bin("pg_controldata"), "-D", node.datadir])
+        if not self.has_own("pg_controldata"):
+            return read_pg_control(node.datadir)
+        cp = self.run_owner([self.pg_bin("pg_controldata"), "-D", node.datadir])
         out = {}
         for line in cp.stdout.splitlines():
             if ":" in line:
@@ -1035,14 +1186,21 @@ class PgCluster:
         up to `end` for this node to follow it without pg_rewind. next_start is
         where pg_waldump found or expected the following record (None when it
         could not tell). Run it on a stopped node (its own pg_wal).
+
+        Without this major's own pg_waldump (PostgreSQL 15's reads no other
+        major's WAL) the total length and the kind come from the record's
+        header in the WAL segment, read here (source 'wal header' instead of
+        'pg_waldump'), and next_start is None.
         """
         node = self.node(node)
+        if not self.has_own("pg_waldump"):
+            return self._checkpoint_record_from_wal(node)
         cd = self.controldata(node)
         start = lsn_to_int(cd["Latest checkpoint location"])
         tli = int(cd["Latest checkpoint's TimeLineID"])
         blcksz = int(cd.get("WAL block size", "8192"))
         segsz = int(cd.get("Bytes per WAL segment", str(16 * 1024 * 1024)))
-        cp = self.run_owner([pg_bin("pg_waldump"), "-p", os.path.join(node.datadir, "pg_wal"),
+        cp = self.run_owner([self.pg_bin("pg_waldump"), "-p", os.path.join(node.datadir, "pg_wal"),
                              "-t", str(tli), "-s", int_to_lsn(start), "-n", "2"],
                             check=False)
         recs = re.findall(r"len \(rec/tot\):\s*\d+/\s*(\d+), .*?lsn: ([0-9A-F]+/[0-9A-F]+),"
@@ -1064,6 +1222,44 @@ class PgCluster:
                 next_start = lsn_to_int(m.group(1))
         return CheckpointRecord(start, end, tli, next_start, kind,
                                 cd.get("Database cluster state"))
+
+    def _checkpoint_record_from_wal(self, node):
+        cd = self.controldata(node)
+        start = lsn_to_int(cd["Latest checkpoint location"])
+        tli = int(cd["Latest checkpoint's TimeLineID"])
+        waldir = os.path.join(node.datadir, "pg_wal")
+        segsz = blcksz = None
+        for name in sorted(os.listdir(waldir)):
+            if re.fullmatch(r"[0-9A-F]{24}", name):
+                with open(os.path.join(waldir, name), "rb") as f:
+                    head = f.read(40)
+                if len(head) == 40:
+                    # XLogLongPageHeaderData: ..., xlp_seg_size, xlp_xlog_blcksz
+                    segsz, blcksz = struct.unpack_from("<II", head, 32)
+                    break
+        if not segsz:
+            raise PgError("%s: no WAL segment in %s" % (node.name, waldir))
+        per_id = 0x100000000 // segsz
+        segno = start // segsz
+        seg = os.path.join(waldir, "%08X%08X%08X" % (tli, segno // per_id, segno % per_id))
+        try:
+            with open(seg, "rb") as f:
+                f.seek(start % segsz)
+                head = f.read(24)
+        except FileNotFoundError:
+            raise PgError("%s: checkpoint %s: no WAL segment %s"
+                          % (node.name, int_to_lsn(start), seg))
+        # XLogRecord: xl_tot_len u32, xl_xid u32, xl_prev u64, xl_info u8, xl_rmid u8
+        tot, _xid, _prev, info, rmid = struct.unpack_from("<IIQBB", head, 0)
+        kinds = {0x00: "CHECKPOINT_SHUTDOWN", 0x10: "CHECKPOINT_ONLINE"}
+        kind = kinds.get(info & 0xF0) if rmid == 0 else None
+        if kind is None or tot < 24:
+            raise PgError("%s: no checkpoint record at %s (rmgr %d, info 0x%02X, length %d)"
+                          % (node.name, int_to_lsn(start), rmid, info, tot))
+        rec = CheckpointRecord(start, _record_end(start, tot, blcksz, segsz), tli, None, kind,
+                               cd.get("Database cluster state"))
+        rec.source = "wal header"
+        return rec
 
     def history(self, node, tli=None):
         """Timeline history of a running node: [(parent_tli, switchpoint, reason)].

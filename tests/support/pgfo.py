@@ -55,7 +55,7 @@ def write_config(cluster, name="pgfailover.conf", on_unclean="promote", on_runni
             "host = %s" % n.host,
             "port = %d" % n.port,
             "data_directory = %s" % n.datadir,
-            "bin_directory = %s" % PG_BINDIR,
+            "bin_directory = %s" % getattr(cluster, "bindir", PG_BINDIR),
             "application_name = %s" % n.name,
             "access = local",
         ]
