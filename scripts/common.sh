@@ -22,6 +22,10 @@ PACKAGES=(
   openssh-server openssh-client pgpool2
   rpm rpmlint
 )
+# The version tests fetch other PostgreSQL majors with npm
+# (tests/support/fetch_pg.sh): Debian's npm only where none is installed (a
+# NodeSource nodejs brings its own and conflicts with it).
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 TEST_USER=postgres
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
