@@ -68,11 +68,21 @@ void print_report(pgfo_ctx_t *ctx, const Options &o) {
     auto r = nlohmann::json::parse(report, nullptr, false);
     if (r.is_discarded() || !r.contains("steps")) return;
     if (o.dry_run) std::cout << "Plan (dry run, nothing changed):\n";
-    for (const auto &s : r["steps"]) {
-        std::string outcome = s.value("outcome", "");
-        std::string text = s.contains("error") ? s.value("error", "") : s.value("summary", "");
-        std::printf("  %-16s %-9s %s\n", s.value("name", "").c_str(), outcome.c_str(), text.c_str());
-    }
+    auto print_steps = [](const nlohmann::json &steps) {
+        for (const auto &s : steps) {
+            std::string outcome = s.value("outcome", "");
+            std::string text = s.contains("error") ? s.value("error", "") : s.value("summary", "");
+            std::printf("  %-16s %-9s %s\n", s.value("name", "").c_str(), outcome.c_str(), text.c_str());
+        }
+    };
+    print_steps(r["steps"]);
+    // A switchover is made of runs (failover, follow_primary ...): their steps too.
+    if (r.contains("parts") && r["parts"].is_array())
+        for (const auto &part : r["parts"]) {
+            if (!part.is_object() || !part.contains("steps")) continue;
+            std::printf("%s:\n", part.value("kind", "").c_str());
+            print_steps(part["steps"]);
+        }
     std::cout << r.value("message", "") << std::endl;
 }
 
@@ -103,6 +113,22 @@ int main(int argc, char **argv) {
                "host; old main node id; old primary node id; new main port, data directory; old primary\n"
                "host, port. Trailing ones may be missing. Put options before the first argument.");
 
+    auto *fp = app.add_subcommand(
+        "follow-primary",
+        "pgpool's follow_primary_command: pgfailover follow-primary %d %h %p %D %m %H %M %P %r %R %N %S");
+    fp->add_flag("-n,--dry-run", o.dry_run, "check and print the plan; change nothing");
+    std::vector<std::string> follow_args;
+    fp->add_option("args", follow_args, "pgpool's arguments (node %d follows the new primary %m)")
+        ->allow_extra_args();
+    fp->positionals_at_end();
+    fp->footer("Same arguments, in the same order, as failover. Put options before the first argument.");
+
+    auto *so = app.add_subcommand("switchover", "planned switchover: make node --to the primary, safely");
+    int switch_to = -1;
+    so->add_option("--to", switch_to, "the standby (pgpool node id) to promote")->required()->check(
+        CLI::Range(0, 127));
+    so->add_flag("-n,--dry-run", o.dry_run, "check and print the plan; change nothing");
+
     app.add_subcommand("version", "print the program and library versions");
 
     try {
@@ -121,15 +147,23 @@ int main(int argc, char **argv) {
     pgfo_status_t st = setup(ctx.get(), o);
     if (st != PGFO_OK) return fail(ctx.get(), st, "configuration");
 
+    const char *what = "failover";
     if (fo->parsed()) {
         std::vector<const char *> cargs;
         for (auto &a : hook_args) cargs.push_back(a.c_str());
         st = pgfo_failover_pgpool(ctx.get(), static_cast<int>(cargs.size()), cargs.data());
-        print_report(ctx.get(), o);
-        int rc = st != PGFO_OK ? fail(ctx.get(), st, "failover") : 0;
-        // Webhooks: wait at most delivery_budget, the rest is spooled (logged).
-        pgfo_ctx_flush_events(ctx.get(), -1.0);
-        return rc;
+    } else if (fp->parsed()) {
+        what = "follow-primary";
+        std::vector<const char *> cargs;
+        for (auto &a : follow_args) cargs.push_back(a.c_str());
+        st = pgfo_follow_primary_pgpool(ctx.get(), static_cast<int>(cargs.size()), cargs.data());
+    } else if (so->parsed()) {
+        what = "switchover";
+        st = pgfo_switchover(ctx.get(), switch_to);
     }
-    return 0;
+    print_report(ctx.get(), o);
+    int rc = st != PGFO_OK ? fail(ctx.get(), st, what) : 0;
+    // Webhooks: wait at most delivery_budget, the rest is spooled (logged).
+    pgfo_ctx_flush_events(ctx.get(), -1.0);
+    return rc;
 }

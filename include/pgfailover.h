@@ -286,6 +286,30 @@ PGFO_API pgfo_status_t pgfo_failover(pgfo_ctx_t *ctx, int failed_node, int candi
                                      int old_primary_node);
 
 /*
+ * pgpool's follow_primary_command: argv in the same order as for
+ * pgfo_failover_pgpool; node %d follows the new primary %m.
+ */
+PGFO_API pgfo_status_t pgfo_follow_primary_pgpool(pgfo_ctx_t *ctx, int argc, const char *const *argv);
+
+/*
+ * Make follower_node a standby of primary_node: stop it if it runs, decide
+ * from pg_control and the new timeline's history whether it can follow
+ * without pg_rewind (if not: PGFO_ERR_REFUSED under rewind = never, pg_rewind
+ * under rewind = auto), write its standby configuration, start it, wait until
+ * it streams and has caught up, restore [replication] synchronous_standby_names
+ * and attach it in pgpool ([pcp]). A node already streaming from the primary
+ * is recognised and left running. Safe to run for several followers at once.
+ */
+PGFO_API pgfo_status_t pgfo_follow_primary(pgfo_ctx_t *ctx, int follower_node, int primary_node);
+
+/*
+ * Planned switchover to target_node (a standby streaming from the primary):
+ * the primary is stopped in fast mode, the same safe steps as a failover
+ * promote the target, then the old primary and every other standby follow it.
+ */
+PGFO_API pgfo_status_t pgfo_switchover(pgfo_ctx_t *ctx, int target_node);
+
+/*
  * JSON report of the last sequence or step run on ctx: steps with outcome,
  * duration and LSNs, and the verdict. "{}" before any run. Borrowed from ctx
  * until the next call that runs something.

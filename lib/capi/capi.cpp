@@ -14,6 +14,7 @@
 #include "pg/lsn.h"
 #include "pgfailover.h"
 #include "steps/failover.h"
+#include "steps/follow.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 
@@ -69,6 +70,17 @@ void single_step(pgfo::Context &c, const char *name, const char *what, nlohmann:
         c.result_json = run.finish(e.code(), e.what(), nlohmann::json::object());
         throw;
     }
+}
+
+// pgpool's hook arguments from a C argv.
+std::vector<std::string> arg_vector(int argc, const char *const *argv) {
+    require(argc >= 0 && (argc == 0 || argv != nullptr), "argv must not be NULL");
+    std::vector<std::string> args;
+    for (int i = 0; i < argc; ++i) {
+        require(argv[i] != nullptr, "argv must not contain NULL");
+        args.emplace_back(argv[i]);
+    }
+    return args;
 }
 
 double timeout_or(double t, double configured) { return t < 0 ? configured : t; }
@@ -306,18 +318,26 @@ PGFO_API pgfo_status_t pgfo_switch_point(pgfo_ctx_t *ctx, int node_id, uint32_t 
 
 PGFO_API pgfo_status_t pgfo_failover_pgpool(pgfo_ctx_t *ctx, int argc, const char *const *argv) {
     return guarded(ctx, [&](pgfo::Context &c) {
-        require(argc >= 0 && (argc == 0 || argv != nullptr), "argv must not be NULL");
-        std::vector<std::string> args;
-        for (int i = 0; i < argc; ++i) {
-            require(argv[i] != nullptr, "argv must not contain NULL");
-            args.emplace_back(argv[i]);
-        }
-        pgfo::failover_from_pgpool(c, args);
+        pgfo::failover_from_pgpool(c, arg_vector(argc, argv));
     });
 }
 
 PGFO_API pgfo_status_t pgfo_failover(pgfo_ctx_t *ctx, int failed_node, int candidate_node, int old_primary_node) {
     return guarded(ctx, [&](pgfo::Context &c) { pgfo::failover(c, failed_node, candidate_node, old_primary_node); });
+}
+
+PGFO_API pgfo_status_t pgfo_follow_primary_pgpool(pgfo_ctx_t *ctx, int argc, const char *const *argv) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        pgfo::follow_primary_from_pgpool(c, arg_vector(argc, argv));
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_follow_primary(pgfo_ctx_t *ctx, int follower_node, int primary_node) {
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::follow_primary(c, follower_node, primary_node); });
+}
+
+PGFO_API pgfo_status_t pgfo_switchover(pgfo_ctx_t *ctx, int target_node) {
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::switchover(c, target_node); });
 }
 
 PGFO_API const char *pgfo_ctx_result_json(const pgfo_ctx_t *ctx) {

@@ -180,6 +180,7 @@ void Context::reconfigure_logging() {
 }
 
 void Context::begin_run(const std::string &kind) {
+    if (run_depth_++ > 0) return;
     run_id_ = random_run_id();
     run_kind_ = kind;
     seq_ = 0;

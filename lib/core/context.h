@@ -50,7 +50,12 @@ public:
         event_user_ = user_data;
     }
     // Starts a new run: a fresh run id and sequence numbers.
+    // A run inside another (a switchover's failover and follows) keeps the
+    // outer run's id, kind and sequence, so one operation is one event stream.
     void begin_run(const std::string &kind);
+    void end_run() {
+        if (run_depth_ > 0) --run_depth_;
+    }
     const std::string &run_id() const { return run_id_; }
     // Publish an event: fills in the common fields (run id, seq, time,
     // cluster, version, host), queues it for the webhooks that want it (the
@@ -77,6 +82,7 @@ private:
     std::string run_id_;
     std::string run_kind_;
     uint64_t seq_ = 0;
+    int run_depth_ = 0;
 };
 
 // Serialize for events and reports. Host names and paths come from pgpool

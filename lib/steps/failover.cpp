@@ -463,6 +463,12 @@ void merge_node(Context &ctx, int id, const std::optional<std::string> &host, co
 
 } // namespace
 
+void merge_pgpool_nodes(Context &ctx, const PgpoolArgs &a) {
+    merge_node(ctx, a.failed_node, a.failed_host, a.failed_port, a.failed_data_dir);
+    merge_node(ctx, a.new_main_node, a.new_main_host, a.new_main_port, a.new_main_data_dir);
+    merge_node(ctx, a.old_primary_node, a.old_primary_host, a.old_primary_port, std::nullopt);
+}
+
 void failover(Context &ctx, int failed, int candidate, int old_primary) {
     const Node &failed_node = node_by_id(ctx.cfg, failed);
     if (failed == old_primary) {
@@ -482,9 +488,7 @@ void failover_from_pgpool(Context &ctx, const std::vector<std::string> &args) {
     ctx.log().info("failover_command: failed node {} ({}:{}), new main {}, old main {}, old primary {}",
                    a.failed_node, a.failed_host.value_or(""), a.failed_port ? std::to_string(*a.failed_port) : "",
                    a.new_main_node, a.old_main_node, a.old_primary_node);
-    merge_node(ctx, a.failed_node, a.failed_host, a.failed_port, a.failed_data_dir);
-    merge_node(ctx, a.new_main_node, a.new_main_host, a.new_main_port, a.new_main_data_dir);
-    merge_node(ctx, a.old_primary_node, a.old_primary_host, a.old_primary_port, std::nullopt);
+    merge_pgpool_nodes(ctx, a);
     failover(ctx, a.failed_node, a.new_main_node, a.old_primary_node);
 }
 

@@ -6,11 +6,16 @@
 #include <vector>
 
 #include "core/context.h"
+#include "pgpool/args.h"
 
 namespace pgfo {
 
 // Failover for pgpool's failover_command arguments (%d %h %p %D %m %H %M %P %r %R %N %S).
 void failover_from_pgpool(Context &ctx, const std::vector<std::string> &args);
+
+// Nodes pgpool names but the configuration lacks are taken from pgpool's
+// arguments (with a warning); where both know a node, the configuration wins.
+void merge_pgpool_nodes(Context &ctx, const PgpoolArgs &args);
 
 // failed == old_primary: the safe primary failover to `candidate`.
 // Otherwise: a standby failed; repair synchronous_standby_names on old_primary.

@@ -282,3 +282,252 @@ SwitchPoint switch_point(Context &ctx, PgConn &conn, uint32_t parent_tli) {
 }
 
 } // namespace pgfo
+
+namespace pgfo {
+namespace {
+
+std::string bin_path(const Node &node, const char *program) {
+    return node.bin_directory.empty() ? std::string(program) : node.bin_directory + "/" + program;
+}
+
+// A value in a libpq connection string: single-quoted, \ and ' escaped.
+std::string conninfo_value(const std::string &v) {
+    std::string out = "'";
+    for (char c : v) {
+        if (c == '\\' || c == '\'') out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
+// A string literal in postgresql.conf syntax: single-quoted, ' doubled.
+std::string conf_literal(const std::string &v) {
+    std::string out = "'";
+    for (char c : v) {
+        if (c == '\'') out += '\'';
+        out += c;
+    }
+    return out + "'";
+}
+
+bool line_sets(const std::string &line, const std::vector<std::string> &keys) {
+    size_t i = line.find_first_not_of(" \t");
+    if (i == std::string::npos) return false;
+    for (const auto &k : keys) {
+        if (line.compare(i, k.size(), k) != 0) continue;
+        size_t j = i + k.size();
+        if (j == line.size() || line[j] == ' ' || line[j] == '\t' || line[j] == '=') return true;
+    }
+    return false;
+}
+
+// `text` without the lines that set any of `keys`, then `add`.
+std::string replace_settings(const std::string &text, const std::vector<std::string> &keys,
+                             const std::string &add) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < text.size()) {
+        size_t nl = text.find('\n', pos);
+        std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        if (!line_sets(line, keys)) out += line + "\n";
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+    }
+    return out + add;
+}
+
+} // namespace
+
+int node_major_version(Context &ctx, const Node &node) {
+    auto access = make_node_access(node);
+    auto v = access->read_file(node.data_directory + "/PG_VERSION", 0, 0, ctx.cfg.command_timeout);
+    if (!v) throw Error(PGFO_ERR_STATE, node_label(node) + ": " + node.data_directory + "/PG_VERSION does not exist");
+    try {
+        int major = std::stoi(*v);
+        if (major >= 10) return major;
+    } catch (...) {
+    }
+    throw Error(PGFO_ERR_STATE, node_label(node) + ": unexpected PG_VERSION '" + *v + "'");
+}
+
+void stop_node(Context &ctx, const Node &node) {
+    request_fast_stop(ctx, node);
+    ShutdownWait w = wait_shutdown(ctx, node, ctx.cfg.shutdown_timeout);
+    if (w.last.host_unreachable)
+        throw Error(PGFO_ERR_EXEC, node_label(node) + ": host unreachable while stopping: " + w.last.access_error);
+}
+
+void start_node(Context &ctx, const Node &node, double timeout) {
+    const std::string log = node.data_directory + "/pgfailover-start.log";
+    int t = std::max(1, static_cast<int>(timeout));
+    std::vector<std::string> argv = {bin_path(node, "pg_ctl"), "start", "-D", node.data_directory, "-w",
+                                     "-t", std::to_string(t), "-l", log};
+    auto access = make_node_access(node);
+    ctx.log().info("{}: {} (via {})", node_label(node), describe_argv(argv), access->describe());
+    ExecResult r = access->run(argv, timeout + 10);
+    if (!r.ok()) {
+        std::string tail;
+        try {
+            auto text = access->read_file(log, 0, 0, ctx.cfg.command_timeout);
+            if (text) tail = text->size() > 2000 ? text->substr(text->size() - 2000) : *text;
+        } catch (const Error &) {
+        }
+        throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r) +
+                                       (tail.empty() ? "" : "; server log " + log + " ends with: " + tail));
+    }
+}
+
+std::string primary_conninfo(const Config &cfg, const Node &primary, const Node &follower) {
+    std::string ci = "host=" + conninfo_value(primary.host) + " port=" + std::to_string(primary.port);
+    std::string user = cfg.repl_user.empty() ? cfg.user : cfg.repl_user;
+    if (!user.empty()) ci += " user=" + conninfo_value(user);
+    std::string passfile = cfg.repl_passfile.empty() ? cfg.passfile : cfg.repl_passfile;
+    if (!passfile.empty()) ci += " passfile=" + conninfo_value(passfile);
+    std::string sslmode = cfg.repl_sslmode.empty() ? cfg.sslmode : cfg.repl_sslmode;
+    if (!sslmode.empty()) ci += " sslmode=" + sslmode;
+    std::string app = follower.application_name.empty() ? "node" + std::to_string(follower.id)
+                                                        : follower.application_name;
+    ci += " application_name=" + conninfo_value(app);
+    return ci;
+}
+
+std::string slot_name(const Node &follower) { return "pgfailover_node" + std::to_string(follower.id); }
+
+void write_standby_config(Context &ctx, const Node &follower, int major, const std::string &conninfo,
+                          const std::string &slot) {
+    auto access = make_node_access(follower);
+    const double t = ctx.cfg.command_timeout;
+    std::string settings = "# written by pgfailover: this node follows a new primary\n"
+                           "primary_conninfo = " + conf_literal(conninfo) + "\n"
+                           "recovery_target_timeline = 'latest'\n";
+    if (!slot.empty()) settings += "primary_slot_name = " + conf_literal(slot) + "\n";
+    const std::vector<std::string> keys = {"primary_conninfo", "recovery_target_timeline", "primary_slot_name",
+                                           "standby_mode"};
+    if (major >= 12) {
+        const std::string path = follower.data_directory + "/postgresql.auto.conf";
+        std::string old = access->read_file(path, 0, 0, t).value_or("");
+        if (!old.empty()) access->write_file(path + ".pgfailover.bak", old, t);
+        access->write_file(path, replace_settings(old, keys, settings), t);
+        access->write_file(follower.data_directory + "/standby.signal", "", t);
+    } else {
+        const std::string path = follower.data_directory + "/recovery.conf";
+        std::string old = access->read_file(path, 0, 0, t).value_or("");
+        if (!old.empty()) access->write_file(path + ".pgfailover.bak", old, t);
+        access->write_file(path, replace_settings(old, keys, "standby_mode = 'on'\n" + settings), t);
+    }
+}
+
+std::vector<std::string> streaming_standbys(Context &ctx, PgConn &conn) {
+    std::vector<std::string> names;
+    for (const auto &row : conn.query("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+                                      {}, ctx.cfg.command_timeout))
+        if (row.at(0)) names.push_back(*row.at(0));
+    return names;
+}
+
+Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::string &application_name,
+                   uint32_t timeline, double timeout) {
+    Stopwatch sw;
+    std::optional<Lsn> target;
+    std::string last_seen = "not streaming";
+    for (;;) {
+        auto rows = conn.query("SELECT flush_lsn, pg_current_wal_lsn() FROM pg_stat_replication "
+                               "WHERE application_name = $1 AND state = 'streaming'",
+                               {application_name}, ctx.cfg.command_timeout);
+        if (!rows.empty()) {
+            auto flush = lsn_or_null(rows[0].at(0));
+            auto current = lsn_or_null(rows[0].at(1));
+            if (!target) target = current;
+            last_seen = "streaming, flushed " + (flush ? format_lsn(*flush) : std::string("nothing")) +
+                        ", primary at " + (current ? format_lsn(*current) : std::string("?"));
+            if (flush && current && *flush > *current) {
+                last_seen += " (the follower reports WAL past the primary's: it diverged)";
+            } else if (flush && target && *flush >= *target) {
+                // The follower's own view: receiving on our timeline.
+                try {
+                    PgConn fc = PgConn::open(follower, ctx.cfg);
+                    auto tli = fc.scalar("SELECT received_tli FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+                                         {}, ctx.cfg.command_timeout);
+                    if (tli && std::stoul(*tli) == timeline) return *flush;
+                    last_seen += ", but the follower receives on timeline " + tli.value_or("(none)");
+                } catch (const Error &e) {
+                    last_seen += ", follower not answering: " + std::string(e.what());
+                }
+            }
+        }
+        if (sw.seconds() >= timeout)
+            throw Error(PGFO_ERR_TIMEOUT, conn.label() + ": '" + application_name + "' does not follow on timeline " +
+                                              std::to_string(timeline) + " after " +
+                                              std::to_string(static_cast<int>(timeout)) + " s (" + last_seen + ")");
+        poll_sleep(ctx.cfg);
+    }
+}
+
+bool pcp_attach(Context &ctx, int node_id) {
+    const Config &c = ctx.cfg;
+    if (c.pcp_host.empty()) return false;
+    std::string prog = c.pcp_bin_directory.empty() ? "pcp_attach_node" : c.pcp_bin_directory + "/pcp_attach_node";
+    // The password comes from the PCP passfile through the environment; `env`
+    // sets it without a shell.
+    std::vector<std::string> argv = {"env"};
+    if (!c.pcp_passfile.empty()) argv.push_back("PCPPASSFILE=" + c.pcp_passfile);
+    argv.insert(argv.end(), {prog, "-h", c.pcp_host, "-p", std::to_string(c.pcp_port), "-n",
+                             std::to_string(node_id), "-w"});
+    if (!c.pcp_user.empty()) argv.insert(argv.end(), {"-U", c.pcp_user});
+    ctx.log().info("{}", describe_argv(argv));
+    ExecResult r = run_local(argv, c.command_timeout);
+    if (!r.ok()) throw Error(PGFO_ERR_EXEC, exec_failure(argv, r));
+    return true;
+}
+
+KeptConfig keep_config_files(Context &ctx, const Node &node) {
+    // Every *.conf at the top of the data directory: postgresql.conf,
+    // postgresql.auto.conf, pg_hba.conf, pg_ident.conf and whatever they include.
+    KeptConfig kept;
+    auto access = make_node_access(node);
+    std::vector<std::string> argv = {"find", node.data_directory, "-maxdepth", "1", "-type", "f",
+                                     "-name", "*.conf", "-print0"};
+    ExecResult r = access->run(argv, ctx.cfg.command_timeout);
+    if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
+    size_t pos = 0;
+    while (pos < r.out.size()) {
+        size_t end = r.out.find('\0', pos);
+        if (end == std::string::npos) end = r.out.size();
+        std::string path = r.out.substr(pos, end - pos);
+        pos = end + 1;
+        if (path.empty()) continue;
+        auto text = access->read_file(path, 0, 0, ctx.cfg.command_timeout);
+        if (text) kept.files.emplace_back(path, *text);
+    }
+    return kept;
+}
+
+void restore_config_files(Context &ctx, const Node &node, const KeptConfig &kept) {
+    auto access = make_node_access(node);
+    for (const auto &[path, text] : kept.files) access->write_file(path, text, ctx.cfg.command_timeout);
+}
+
+void run_pg_rewind(Context &ctx, const Node &target, const Node &source) {
+    const Config &c = ctx.cfg;
+    const Node &src = source;
+    std::string ci = "host=" + conninfo_value(src.host) + " port=" + std::to_string(src.port) +
+                     " dbname=" + conninfo_value(c.dbname);
+    if (!c.user.empty()) ci += " user=" + conninfo_value(c.user);
+    if (!c.passfile.empty()) ci += " passfile=" + conninfo_value(c.passfile);
+    if (!c.sslmode.empty()) ci += " sslmode=" + c.sslmode;
+    std::vector<std::string> argv = {bin_path(target, "pg_rewind"), "--target-pgdata", target.data_directory,
+                                     "--source-server", ci, "--progress"};
+    // pg_rewind reads the source's timeline from its pg_control, which a
+    // fresh promotion updates only at the next checkpoint: make sure of it.
+    PgConn(PgConn::open(src, c)).query("CHECKPOINT", {}, c.rewind_timeout);
+    auto access = make_node_access(target);
+    ctx.log().info("{}: {} (via {})", node_label(target), describe_argv(argv), access->describe());
+    ExecResult r = access->run(argv, c.rewind_timeout);
+    if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(target) + ": " + exec_failure(argv, r));
+    std::string out = r.out + r.err;
+    if (out.find("no rewind required") != std::string::npos)
+        throw Error(PGFO_ERR_STATE, node_label(target) + ": pg_rewind found nothing to rewind, but the node's WAL "
+                                                         "goes past the switch point; not starting it");
+}
+
+} // namespace pgfo

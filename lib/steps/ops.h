@@ -102,3 +102,58 @@ SwitchPoint switch_point(Context &ctx, PgConn &conn, uint32_t parent_tli);
 void poll_sleep(const Config &cfg);
 
 } // namespace pgfo
+
+namespace pgfo {
+
+// --- bringing a node back ----------------------------------------------------
+
+// Major version from <data_directory>/PG_VERSION (11, 15, ...).
+int node_major_version(Context &ctx, const Node &node);
+
+// Stop the node in fast mode and wait until it is down (shutdown timeout).
+void stop_node(Context &ctx, const Node &node);
+
+// pg_ctl start -w; the server's early output goes to
+// <data_directory>/pgfailover-start.log. Throws PGFO_ERR_EXEC with the tail of
+// that log when the server does not come up.
+void start_node(Context &ctx, const Node &node, double timeout);
+
+// primary_conninfo for `follower` streaming from `primary` ([replication] settings).
+std::string primary_conninfo(const Config &cfg, const Node &primary, const Node &follower);
+
+// Physical slot name of a follower: pgfailover_node<id>.
+std::string slot_name(const Node &follower);
+
+// Make a stopped node a standby of `primary`: standby.signal plus
+// primary_conninfo, recovery_target_timeline = 'latest' and primary_slot_name
+// in postgresql.auto.conf (12+), or recovery.conf (11). The previous
+// postgresql.auto.conf / recovery.conf is kept as <file>.pgfailover.bak.
+void write_standby_config(Context &ctx, const Node &follower, int major, const std::string &conninfo,
+                          const std::string &slot);
+
+// Wait until `conn` (a primary on `timeline`) shows application_name
+// streaming in pg_stat_replication with its flush position at the primary's
+// position when streaming was first seen, and the follower itself reports
+// receiving on `timeline` (a diverged node connects, and may even report
+// positions past ours, before it finds out that it cannot follow). Returns
+// the flush position.
+Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::string &application_name,
+                   uint32_t timeline, double timeout);
+
+// Application names streaming from `conn` (pg_stat_replication, state streaming).
+std::vector<std::string> streaming_standbys(Context &ctx, PgConn &conn);
+
+// pcp_attach_node for `node_id` when [pcp] host is set; false when PCP is not configured.
+bool pcp_attach(Context &ctx, int node_id);
+
+// Files pg_rewind must not take from the source: restored after it ran.
+struct KeptConfig {
+    std::vector<std::pair<std::string, std::string>> files; // path, content
+};
+KeptConfig keep_config_files(Context &ctx, const Node &node);
+void restore_config_files(Context &ctx, const Node &node, const KeptConfig &kept);
+
+// pg_rewind --target-pgdata <dir> --source-server <conninfo of source>.
+void run_pg_rewind(Context &ctx, const Node &target, const Node &source);
+
+} // namespace pgfo

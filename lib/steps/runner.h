@@ -30,6 +30,9 @@ class Runner {
 public:
     // kind: "failover", "standby_failure", "step"; subject: nodes involved.
     Runner(Context &ctx, std::string kind, nlohmann::json subject);
+    ~Runner() { ctx_.end_run(); }
+    Runner(const Runner &) = delete;
+    Runner &operator=(const Runner &) = delete;
 
     // Run one named step. Logs "name: what" at the start and the summary with
     // its duration at the end; emits step.started and step.succeeded /

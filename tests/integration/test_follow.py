@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Bringing nodes back, on real PostgreSQL servers:
+
+- after a failover, `pgfailover follow-primary` (pgpool's follow_primary_command)
+  makes the old primary a standby of the new one without pg_rewind, and
+  restores synchronous replication;
+- a three-node cluster: both remaining nodes follow the new primary, at once;
+- a forced divergence: rewind = never refuses and leaves the data untouched,
+  rewind = auto brings the node back through pg_rewind;
+- ten switchovers back and forth under write load: each time the old primary
+  rejoins without rewind, synchronous replication is restored, nothing lost.
+"""
+
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from pgcluster import PgCluster  # noqa: E402
+from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
+
+PORT_OFFSET = 200
+
+
+def follow_hook(c, cfg, follower, new_primary, old_primary, timeout=180):
+    """pgfailover follow-primary with pgpool's arguments (%d follows %m)."""
+    args = ["follow-primary"] + pgpool_args(c, follower, new_primary, old_primary)
+    return start_cli(args, cfg).wait(timeout)
+
+
+def switchover(cfg, to, timeout=300):
+    return start_cli(["switchover", "--to", str(to)], cfg).wait(timeout)
+
+
+def sync_names(c, node):
+    v = c.psql_value(node, "SELECT '[' || current_setting('synchronous_standby_names') || ']'")
+    return v[1:-1]
+
+
+def streaming(c, primary):
+    rows = c.psql(primary, "SELECT application_name, sync_state FROM pg_stat_replication"
+                           " WHERE state = 'streaming' ORDER BY 1")
+    return {r[0]: r[1] for r in rows}
+
+
+class FollowTest(unittest.TestCase):
+    def cluster(self, standbys=1, sync_names="ANY 1 (node0, node1)", offset=0, **kw):
+        c = PgCluster(standbys=standbys, sync_names=sync_names,
+                      port_offset=PORT_OFFSET + offset, label="pgfo-follow", **kw)
+        self.addCleanup(c.teardown)
+        c.start()
+        return c
+
+    def config(self, c, target, rewind="never", **kw):
+        """pgfailover.conf with the synchronous_standby_names to restore and
+        the rewind policy (added to write_config's [policy] section)."""
+        path = write_config(c, extra="[replication]\nsynchronous_standby_names = %s\n" % target, **kw)
+        with open(path) as f:
+            text = f.read()
+        c._write_owner_file(path, text.replace("[policy]\n", "[policy]\nrewind = %s\n" % rewind, 1))
+        return path
+
+    def test_old_primary_follows_and_sync_is_restored(self):
+        c = self.cluster()
+        cfg = self.config(c, "ANY 1 (node0, node1)")
+        w = c.writer(0, 1)
+        time.sleep(0.3)
+        c.dirty_buffers(0, 300)
+        c.stop_async(0, "fast")
+        time.sleep(0.03)
+        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0)
+        self.assertEqual(run.rc, 0, run.describe())
+        self.assertEqual(sync_names(c, 1), "")          # nobody left to wait for
+        c.wait_stopped(0)
+        fol = follow_hook(c, cfg, follower=0, new_primary=1, old_primary=0)
+        self.assertEqual(fol.rc, 0, fol.describe())
+        self.assertEqual(fol.verdict["rejoin"], "clean", fol.describe())
+        self.assertEqual(fol.step("rewind")["outcome"], "skipped")
+        self.assertIn("not past", fol.step("decide")["summary"])
+        self.assertEqual(streaming(c, 1), {"node0": "quorum"})
+        self.assertEqual(sync_names(c, 1), "ANY 1 (node0)")
+        self.assertTrue(os.path.exists(os.path.join(c.node(0).datadir, "postgresql.auto.conf.pgfailover.bak")))
+        # commits wait for node0 again, and succeed
+        c.psql(1, "CREATE TABLE after_follow AS SELECT 1 AS x", timeout=20)
+        deadline = time.monotonic() + 20
+        while w.last_ack(1) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        w.stop()
+        self.assertEqual(w.missing_on(1), set())
+        # pgpool may call it again: recognised, nothing restarted
+        again = follow_hook(c, cfg, follower=0, new_primary=1, old_primary=0)
+        self.assertEqual(again.rc, 0, again.describe())
+        self.assertEqual(again.verdict["rejoin"], "already")
+        self.assertEqual(again.step("start")["outcome"], "skipped")
+
+    def test_three_nodes_both_follow_at_once(self):
+        c = self.cluster(standbys=2, sync_names="ANY 1 (node1, node2)", offset=10)
+        cfg = self.config(c, "ANY 1 (node0, node1, node2)")
+        c.psql(0, "CREATE TABLE t AS SELECT generate_series(1, 10000) i")
+        c.stop(0, "fast")
+        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0)
+        self.assertEqual(run.rc, 0, run.describe())
+        # pgpool runs follow_primary_command for every node it marked down, concurrently
+        runs = [start_cli(["follow-primary"] + pgpool_args(c, n, 1, 0), cfg) for n in (2, 0)]
+        for r in runs:
+            r.wait(180)
+            self.assertEqual(r.rc, 0, r.describe())
+        self.assertEqual(sorted(streaming(c, 1)), ["node0", "node2"])
+        self.assertEqual(sync_names(c, 1), "ANY 1 (node0, node2)")
+        self.assertEqual(c.psql_value(2, "SELECT count(*) FROM t"), "10000")
+        self.assertEqual(c.psql_value(0, "SELECT pg_is_in_recovery()"), "t")
+
+    def diverge(self, c):
+        """Promote node1 while node0 still writes: node0 goes past the fork."""
+        c.psql(0, "CREATE TABLE d AS SELECT generate_series(1, 1000) i")
+        c.wait_replay(1, c.current_lsn(0))
+        self.assertTrue(c.promote(1))
+        # only on the old timeline; node1 no longer confirms, so commit locally
+        c.psql(0, "SET synchronous_commit = local; INSERT INTO d SELECT generate_series(1, 50000)")
+        c.stop(0, "fast")
+
+    def test_diverged_node_refused_with_rewind_never(self):
+        c = self.cluster(offset=20)
+        cfg = self.config(c, "ANY 1 (node0, node1)")
+        self.diverge(c)
+        auto = os.path.join(c.node(0).datadir, "postgresql.auto.conf")
+        with open(auto, "rb") as f:
+            before = f.read()
+        fol = follow_hook(c, cfg, follower=0, new_primary=1, old_primary=0)
+        self.assertEqual(fol.rc, 8, fol.describe())  # PGFO_ERR_REFUSED
+        self.assertIn("without pg_rewind", fol.stderr)
+        self.assertIn("PAST", fol.stderr)
+        self.assertIn("rewind = never", fol.stderr)
+        with open(auto, "rb") as f:
+            self.assertEqual(f.read(), before, "data directory must be left untouched")
+        self.assertFalse(os.path.exists(os.path.join(c.node(0).datadir, "standby.signal")))
+        self.assertFalse(c.is_running(0))
+
+    def test_diverged_node_rewound_with_rewind_auto(self):
+        c = self.cluster(offset=30)
+        cfg = self.config(c, "ANY 1 (node0, node1)", rewind="auto")
+        self.diverge(c)
+        c.psql(1, "SET synchronous_commit = local; INSERT INTO d SELECT generate_series(1, 7)")
+        fol = follow_hook(c, cfg, follower=0, new_primary=1, old_primary=0, timeout=300)
+        self.assertEqual(fol.rc, 0, fol.describe())
+        self.assertEqual(fol.verdict["rejoin"], "rewound", fol.describe())
+        self.assertEqual(fol.step("rewind")["outcome"], "succeeded")
+        self.assertIn("node0", streaming(c, 1))
+        # node0 now has the new primary's data, not its own diverged rows
+        c.wait_replay(0, c.current_lsn(1))
+        self.assertEqual(c.psql_value(0, "SELECT count(*) FROM d"), "1007")
+        # its own configuration was kept (pg_rewind copies the source's)
+        with open(os.path.join(c.node(0).datadir, "node.conf")) as f:
+            own = f.read()
+        self.assertIn("port = %d" % c.node(0).port, own, "node.conf was replaced by the source's")
+
+    def test_ten_switchovers_under_load(self):
+        c = self.cluster(offset=40)
+        cfg = self.config(c, "ANY 1 (node0, node1)")
+        w = c.writer(0, 1)
+        time.sleep(0.5)
+        primary = 0
+        for i in range(10):
+            target = 1 - primary
+            run = switchover(cfg, target)
+            self.assertEqual(run.rc, 0, "switchover %d: %s" % (i + 1, run.describe()))
+            kinds = [p.get("kind") for p in run.report.get("parts", [])]
+            self.assertEqual(kinds, ["failover", "follow_primary"], run.describe())
+            fo, fol = run.report["parts"]
+            self.assertEqual(fo["verdict"]["old_primary_rejoin"], "clean", run.describe())
+            self.assertEqual(fol["verdict"]["rejoin"], "clean", run.describe())
+            self.assertEqual(streaming(c, target), {"node%d" % primary: "quorum"})
+            self.assertEqual(sync_names(c, target), "ANY 1 (node%d)" % primary)
+            primary = target
+            time.sleep(0.3)
+        deadline = time.monotonic() + 20
+        while w.last_ack(primary) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        w.stop()
+        self.assertGreater(len(w.acked_ids), 100)
+        self.assertEqual(w.missing_on(primary), set(), "acknowledged rows lost")
+        print("\n%d switchovers, %d acknowledged rows, 0 lost, 0 rewinds" % (10, len(w.acked_ids)))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
