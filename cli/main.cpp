@@ -86,6 +86,49 @@ void print_report(pgfo_ctx_t *ctx, const Options &o) {
     std::cout << r.value("message", "") << std::endl;
 }
 
+std::string text_of(const nlohmann::json &v) {
+    if (v.is_null()) return "-";
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number_float()) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.1f", v.get<double>());
+        return b;
+    }
+    return v.dump();
+}
+
+// pgfailover status: one line per node.
+void print_status(pgfo_ctx_t *ctx) {
+    auto r = nlohmann::json::parse(pgfo_ctx_result_json(ctx), nullptr, false);
+    if (r.is_discarded() || !r.contains("cluster")) return;
+    std::printf("%-4s %-22s %-8s %-3s %-12s %-12s %-10s %-7s %-9s %s\n", "node", "address", "role", "tl", "lsn",
+                "replay", "lag", "lag s", "sync", "pg_control");
+    for (const auto &n : r["cluster"]) {
+        std::string addr = n.value("host", "") + ":" + std::to_string(n.value("port", 0));
+        std::string role = n.value("reachable", false) ? n.value("role", "?") : "DOWN";
+        std::string lsn = text_of(n.contains("current_lsn") ? n["current_lsn"] : n.value("receive_lsn", nlohmann::json()));
+        std::string lag = n.contains("lag_bytes") ? std::to_string(n["lag_bytes"].get<long long>()) + " B" : "-";
+        std::string ctl = n.contains("pg_control") ? n["pg_control"].value("state", "") : "-";
+        std::printf("%-4d %-22s %-8s %-3s %-12s %-12s %-10s %-7s %-9s %s\n", n.value("id", -1), addr.c_str(),
+                    role.c_str(), text_of(n.value("timeline", nlohmann::json())).c_str(), lsn.c_str(),
+                    text_of(n.value("replay_lsn", nlohmann::json())).c_str(), lag.c_str(),
+                    text_of(n.value("lag_s", nlohmann::json())).c_str(),
+                    n.value("sync_state", n.value("role", "") == "primary" ? "" : "-").c_str(), ctl.c_str());
+    }
+}
+
+// pgfailover check: one line per problem, with what to fix.
+void print_problems(pgfo_ctx_t *ctx) {
+    auto r = nlohmann::json::parse(pgfo_ctx_result_json(ctx), nullptr, false);
+    if (r.is_discarded() || !r.contains("problems")) return;
+    for (const auto &p : r["problems"])
+        std::printf("PROBLEM %s: %s\n        fix: %s\n", p.value("node", "").c_str(), p.value("problem", "").c_str(),
+                    p.value("fix", "").c_str());
+    size_t n = r["problems"].size();
+    if (n == 0) std::printf("no problems found\n");
+    else std::printf("%zu problem(s) found\n", n);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -129,6 +172,9 @@ int main(int argc, char **argv) {
         CLI::Range(0, 127));
     so->add_flag("-n,--dry-run", o.dry_run, "check and print the plan; change nothing");
 
+    auto *st_cmd = app.add_subcommand("status", "every node: reachable, role, timeline, LSNs, lag, sync state");
+    auto *ck_cmd = app.add_subcommand("check", "preflight: list every problem that would stop a failover");
+
     app.add_subcommand("version", "print the program and library versions");
 
     try {
@@ -160,6 +206,18 @@ int main(int argc, char **argv) {
     } else if (so->parsed()) {
         what = "switchover";
         st = pgfo_switchover(ctx.get(), switch_to);
+    } else if (st_cmd->parsed() || ck_cmd->parsed()) {
+        what = st_cmd->parsed() ? "status" : "check";
+        st = st_cmd->parsed() ? pgfo_status(ctx.get()) : pgfo_check(ctx.get());
+        if (o.json) {
+            std::cout << pgfo_ctx_result_json(ctx.get()) << std::endl;
+        } else if (st_cmd->parsed()) {
+            print_status(ctx.get());
+        } else {
+            print_problems(ctx.get());
+        }
+        if (st == PGFO_ERR_CHECK) return st; // the problems are the message
+        return st != PGFO_OK ? fail(ctx.get(), st, what) : 0;
     }
     print_report(ctx.get(), o);
     int rc = st != PGFO_OK ? fail(ctx.get(), st, what) : 0;

@@ -75,7 +75,8 @@ typedef enum pgfo_status {
     PGFO_ERR_EXEC = 12,            /* a command on a node (pg_ctl, ssh) failed */
     PGFO_ERR_STATE = 13,           /* the cluster is not in a state the action can work from */
     PGFO_ERR_NOMEM = 14,           /* out of memory */
-    PGFO_ERR_CANCELLED = 15        /* reserved: cancelled by the caller */
+    PGFO_ERR_CANCELLED = 15,       /* reserved: cancelled by the caller */
+    PGFO_ERR_CHECK = 16            /* pgfo_check found problems (listed in the report) */
 } pgfo_status_t;
 
 typedef struct pgfo_ctx pgfo_ctx_t;     /* a configured cluster plus last error and result */
@@ -308,6 +309,24 @@ PGFO_API pgfo_status_t pgfo_follow_primary(pgfo_ctx_t *ctx, int follower_node, i
  * promote the target, then the old primary and every other standby follow it.
  */
 PGFO_API pgfo_status_t pgfo_switchover(pgfo_ctx_t *ctx, int target_node);
+
+/*
+ * Status of every configured node (reachability, role, timeline, current /
+ * receive / replay LSN, lag in bytes and seconds, sync state, pg_control
+ * state where the data directory is readable), as the "cluster" array of
+ * pgfo_ctx_result_json(). Unreachable nodes are reported, not errors.
+ */
+PGFO_API pgfo_status_t pgfo_status(pgfo_ctx_t *ctx);
+
+/*
+ * Preflight check: every problem that would stop a failover or a rejoin
+ * (unreachable nodes, ssh, bin directories, replication connection,
+ * wal_log_hints, synchronous_standby_names vs application names, pgpool.conf
+ * vs configuration, configuration file permissions), each with what to fix,
+ * as the "problems" array of pgfo_ctx_result_json(). PGFO_ERR_CHECK when
+ * there is any.
+ */
+PGFO_API pgfo_status_t pgfo_check(pgfo_ctx_t *ctx);
 
 /*
  * JSON report of the last sequence or step run on ctx: steps with outcome,

@@ -15,6 +15,7 @@
 #include "pgfailover.h"
 #include "steps/failover.h"
 #include "steps/follow.h"
+#include "steps/status.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 
@@ -130,6 +131,7 @@ PGFO_API pgfo_status_t pgfo_ctx_load_config(pgfo_ctx_t *ctx, const char *path) {
             c.reconfigure_logging();
             throw;
         }
+        for (const auto &w : c.cfg.warnings) c.log().warn("configuration: {}", w);
     });
 }
 
@@ -338,6 +340,14 @@ PGFO_API pgfo_status_t pgfo_follow_primary(pgfo_ctx_t *ctx, int follower_node, i
 
 PGFO_API pgfo_status_t pgfo_switchover(pgfo_ctx_t *ctx, int target_node) {
     return guarded(ctx, [&](pgfo::Context &c) { pgfo::switchover(c, target_node); });
+}
+
+PGFO_API pgfo_status_t pgfo_status(pgfo_ctx_t *ctx) {
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::cluster_status(c); });
+}
+
+PGFO_API pgfo_status_t pgfo_check(pgfo_ctx_t *ctx) {
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::cluster_check(c); });
 }
 
 PGFO_API const char *pgfo_ctx_result_json(const pgfo_ctx_t *ctx) {

@@ -26,6 +26,7 @@ constexpr StatusText kStatus[] = {
     {PGFO_ERR_STATE, "PGFO_ERR_STATE", "cluster not in a state this action can work from"},
     {PGFO_ERR_NOMEM, "PGFO_ERR_NOMEM", "out of memory"},
     {PGFO_ERR_CANCELLED, "PGFO_ERR_CANCELLED", "cancelled"},
+    {PGFO_ERR_CHECK, "PGFO_ERR_CHECK", "check found problems"},
 };
 
 const StatusText *find(pgfo_status_t code) {
