@@ -22,7 +22,9 @@ mapfile -t subcommands < <("$cli" --help | awk 'toupper($0) ~ /^SUBCOMMANDS:/ {o
                                               on && /^  [a-z]/ {print $1; next}
                                               on && /^[^ ]/ {on = 0}')
 (( ${#subcommands[@]} )) || { echo "FAIL: no subcommands in '$cli --help'"; exit 1; }
-documented=$(sed -n '/^\.SH SUBCOMMANDS/,/^\.SH /{s/^\.SS "\{0,1\}\([a-z-]*\).*/\1/p}' "$src/docs/man/pgfailover.1")
+# ".SS "follow\-primary [\-n] ..."" -> follow-primary
+documented=$(sed -n '/^\.SH SUBCOMMANDS/,/^\.SH /{s/^\.SS "\{0,1\}\([a-z\\-]*\).*/\1/p}' "$src/docs/man/pgfailover.1" |
+             sed 's/\\-/-/g')
 for sc in "${subcommands[@]}"; do
   if grep -qx -- "$sc" <<<"$documented"; then echo "ok:   pgfailover.1 documents '$sc'"
   else echo "FAIL: pgfailover.1 has no SUBCOMMANDS entry (.SS $sc) for '$sc' (pgfailover --help lists it)"; fails=$((fails + 1)); fi
