@@ -221,6 +221,10 @@ std::string host_value(const std::string &where, const std::string &sec, const s
     if (v.find(' ') != std::string::npos)
         fail(where, sec, key, show(v) + " contains a space (allowed: a host name, IP address or socket directory)");
     if (v[0] == '-') fail(where, sec, key, show(v) + " starts with '-' (not allowed in a host)");
+    // Never in a host name, IP address or socket directory; a shell (an ssh
+    // ProxyCommand's %h) would act on them.
+    if (v.find_first_of("`$;|&<>()'\"\\") != std::string::npos)
+        fail(where, sec, key, show(v) + " contains a shell metacharacter (` $ ; | & < > ( ) ' \" \\ are not allowed in a host)");
     return v;
 }
 
@@ -259,6 +263,28 @@ std::vector<std::string> split_ws(const std::string &v) {
     return out;
 }
 
+// ssh options under which ssh itself runs a local command through a shell or
+// loads local code: whoever can edit this file could then run anything as the
+// user pgfailover runs as (under pgpool: postgres), through a key that reads
+// like transport settings. Matched case-insensitively anywhere in the value,
+// so -oProxyCommand=..., -o ProxyCommand=..., -4oproxycommand=... all count.
+// A jump host is ProxyJump (allowed); anything else belongs in that user's
+// ssh_config, which the operator controls and reviews as such.
+void check_ssh_options(const std::string &where, const std::string &sec, const std::string &v) {
+    static const char *const kLocalCode[] = {"PermitLocalCommand", "LocalCommand",   "ProxyCommand",
+                                             "KnownHostsCommand",  "PKCS11Provider", "SecurityKeyProvider"};
+    std::string lower;
+    for (char c : v) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (const char *opt : kLocalCode) {
+        std::string o;
+        for (const char *c = opt; *c; ++c) o += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+        if (lower.find(o) != std::string::npos)
+            fail(where, sec, "ssh_options",
+                 show(v) + " sets " + opt + ", which makes ssh run a local command or load local code "
+                 "(not allowed here; use ProxyJump for a jump host, or the ssh_config of the user pgfailover runs as)");
+    }
+}
+
 void apply_node(Node &n, const std::string &sec, const std::string &key, const std::string &v,
                 const std::string &where) {
     if (key == "host") {
@@ -281,6 +307,7 @@ void apply_node(Node &n, const std::string &sec, const std::string &key, const s
     } else if (key == "ssh_port") {
         n.ssh_port = port(where, sec, key, v);
     } else if (key == "ssh_options") {
+        check_ssh_options(where, sec, v);
         n.ssh_options = split_ws(v);
     }
 }
@@ -782,6 +809,18 @@ void validate_config(const Config &cfg) {
 Config load_config(const std::string &path) {
     ParseState st;
     st.path = path;
+    // The file names the programs pgfailover runs and where: one that every
+    // user can change is refused. One every user can read gets a warning
+    // only (no password can be in it).
+    struct stat sb {};
+    if (::stat(path.c_str(), &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & (S_IWOTH | S_IROTH))) {
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
+        if (sb.st_mode & S_IWOTH)
+            throw Error(PGFO_ERR_CONFIG, path + ": every user can write to it (mode " + mode +
+                                             "; allowed: a file others cannot write, e.g. chmod 0640)");
+        st.cfg.warnings.push_back(path + ": every user can read it (mode " + mode + "; chmod 0640 is enough)");
+    }
     st.text = read_small_file(path, kMaxConfigSize, "config");
     st.cfg.path = path;
 

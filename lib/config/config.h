@@ -47,6 +47,7 @@ struct Webhook {
 
 struct Config {
     std::string path;                      // file it was loaded from ("" if none)
+    std::vector<std::string> warnings;     // what load_config found doubtful but accepted (for the log)
 
     // [general]
     std::string cluster_name = "pgfailover";

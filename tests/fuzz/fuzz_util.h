@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -24,6 +25,8 @@ public:
             if (n <= 0) die("write to memfd");
             done += static_cast<size_t>(n);
         }
+        // Mode 0600: load_config refuses a file every user can write to.
+        if (::fchmod(fd_, 0600) != 0) die("fchmod");
         path_ = "/proc/self/fd/" + std::to_string(fd_);
     }
     ~MemFile() { ::close(fd_); }

@@ -485,3 +485,53 @@ TEST_F(ConfigTest, RejoinReplicationAndPcpSettings) {
     expect_error("[pcp]\npassfile = relative/pcppass\n", 2, {"[pcp] passfile"});
     expect_error("[pcp]\nhost = -oProxyCommand=x\n", 2, {"[pcp] host"});
 }
+
+// ssh runs ProxyCommand, LocalCommand (with PermitLocalCommand) and
+// KnownHostsCommand through a shell and loads PKCS11Provider /
+// SecurityKeyProvider code: none of them may come in through ssh_options.
+TEST_F(ConfigTest, SshOptionsThatRunLocalCommandsAreRejected) {
+    const std::string node = "[node.1]\nhost = db1\naccess = ssh\n";
+    for (const std::string bad : {"-oProxyCommand=touch${IFS}/tmp/x", "-o ProxyCommand=nc%20%h",
+                                  "-4 -oproxycommand=x", "-o PermitLocalCommand=yes -o LocalCommand=id",
+                                  "-oLocalCommand=id", "-oKnownHostsCommand=/bin/sh", "-oPKCS11Provider=/tmp/x.so",
+                                  "-o SecurityKeyProvider=/tmp/x.so", "-4oProxyCommand=x"}) {
+        SCOPED_TRACE(bad);
+        expect_error(node + "ssh_options = " + bad + "\n", 4,
+                     {"[node.1] ssh_options: ", "makes ssh run a local command", "ProxyJump"});
+    }
+    EXPECT_NE(error_of(node + "ssh_options = -oProxyCommand=x\n").find("sets ProxyCommand"), std::string::npos);
+    EXPECT_NE(error_of(node + "ssh_options = -oPermitLocalCommand=yes\n").find("sets PermitLocalCommand"),
+              std::string::npos);
+    // A jump host and ordinary options stay allowed.
+    Config c = load(node + "ssh_options = -J bastion.example.com -oProxyJump=jump@bastion -o StrictHostKeyChecking=yes\n");
+    EXPECT_EQ(c.nodes.at(1).ssh_options.size(), 5u);
+}
+
+TEST_F(ConfigTest, HostWithShellMetacharactersIsRejected) {
+    for (const std::string bad : {"`touch${IFS}x`", "$(id)", "db;id", "db|id", "db&", "a<b", "a>b", "'db'", "\"db\"",
+                                  "db\\x"}) {
+        SCOPED_TRACE(bad);
+        expect_error("[node.0]\nhost = " + bad + "\n", 2, {"[node.0] host: ", "shell metacharacter"});
+    }
+    EXPECT_EQ(load("[node.0]\nhost = /var/run/postgresql\n[node.1]\nhost = fe80::1%eth0\n").nodes.size(), 2u);
+}
+
+TEST_F(ConfigTest, WorldWritableFileIsRefusedWorldReadableWarned) {
+    std::string p = write("[node.0]\nhost = db0\n");
+    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_write |
+                           fs::perms::others_read);
+    try {
+        load_config(p);
+        ADD_FAILURE() << "a world-writable file was accepted";
+    } catch (const Error &e) {
+        EXPECT_EQ(e.code(), PGFO_ERR_CONFIG);
+        EXPECT_EQ(std::string(e.what()), p + ": every user can write to it (mode 0606; allowed: a file others "
+                                             "cannot write, e.g. chmod 0640)");
+    }
+    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+    Config c = load_config(p);
+    ASSERT_EQ(c.warnings.size(), 1u);
+    EXPECT_EQ(c.warnings[0], p + ": every user can read it (mode 0644; chmod 0640 is enough)");
+    fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    EXPECT_TRUE(load_config(p).warnings.empty());
+}
