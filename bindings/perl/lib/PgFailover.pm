@@ -17,7 +17,7 @@ use constant {
     PGFO_ERR_CONNECT => 4, PGFO_ERR_QUERY => 5, PGFO_ERR_TIMEOUT => 6,
     PGFO_ERR_UNCLEAN => 7, PGFO_ERR_REFUSED => 8, PGFO_ERR_LOCKED => 9,
     PGFO_ERR_PG_CONTROL => 10, PGFO_ERR_WAL => 11, PGFO_ERR_EXEC => 12,
-    PGFO_ERR_STATE => 13, PGFO_ERR_NOMEM => 14, PGFO_ERR_CANCELLED => 15,
+    PGFO_ERR_STATE => 13, PGFO_ERR_NOMEM => 14, PGFO_ERR_CANCELLED => 15, PGFO_ERR_CHECK => 16,
 
     PGFO_LOG_DEBUG => 1, PGFO_LOG_INFO => 2, PGFO_LOG_WARNING => 3, PGFO_LOG_ERROR => 4,
     PGFO_LOG_OFF => 6,
@@ -71,6 +71,11 @@ for my $f (
     [pgfo_switch_point => ['opaque', 'int', 'uint32', 'uint64*', 'uint32*'] => 'int'],
     [pgfo_failover_pgpool => ['opaque', 'int', 'string[]'] => 'int'],
     [pgfo_failover => ['opaque', 'int', 'int', 'int'] => 'int'],
+    [pgfo_follow_primary_pgpool => ['opaque', 'int', 'string[]'] => 'int'],
+    [pgfo_follow_primary => ['opaque', 'int', 'int'] => 'int'],
+    [pgfo_switchover => ['opaque', 'int'] => 'int'],
+    [pgfo_status => ['opaque'] => 'int'],
+    [pgfo_check => ['opaque'] => 'int'],
     [pgfo_ctx_result_json => ['opaque'] => 'string'],
     # since webhooks; older libraries lack it (flush_events then dies)
     [pgfo_ctx_flush_events => ['opaque', 'double'] => 'int', 'optional'],
@@ -306,6 +311,41 @@ sub failover_pgpool {
     my ($self, @args) = @_;
     $self->_call(pgfo_failover_pgpool => scalar(@args), [map { "$_" } @args]);
     return $self->result;
+}
+
+sub follow_primary {
+    my ($self, $follower, $primary) = @_;
+    $self->_call(pgfo_follow_primary => $follower, $primary);
+    return $self->result;
+}
+
+sub follow_primary_pgpool {
+    my ($self, @args) = @_;
+    $self->_call(pgfo_follow_primary_pgpool => scalar(@args), [map { "$_" } @args]);
+    return $self->result;
+}
+
+sub switchover {
+    my ($self, $target) = @_;
+    $self->_call(pgfo_switchover => $target);
+    return $self->result;
+}
+
+# Array ref of every configured node.
+sub status {
+    my ($self) = @_;
+    $self->_call('pgfo_status');
+    return $self->result->{cluster};
+}
+
+# Array ref of problems ([] when none); problems are returned, not thrown.
+sub check {
+    my ($self) = @_;
+    eval { $self->_call('pgfo_check'); 1 } or do {
+        my $e = $@;
+        die $e unless ref $e && $e->code == PGFO_ERR_CHECK();
+    };
+    return $self->result->{problems} // [];
 }
 
 sub result_json {

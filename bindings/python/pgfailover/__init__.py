@@ -62,6 +62,7 @@ class Status(enum.IntEnum):
     ERR_STATE = 13
     ERR_NOMEM = 14
     ERR_CANCELLED = 15
+    ERR_CHECK = 16
 
 
 class LogLevel(enum.IntEnum):
@@ -142,6 +143,11 @@ _PROTOTYPES = {
                                     ctypes.POINTER(_u32)]),
     "pgfo_failover_pgpool": (_status, [_CtxP, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]),
     "pgfo_failover": (_status, [_CtxP, ctypes.c_int, ctypes.c_int, ctypes.c_int]),
+    "pgfo_follow_primary_pgpool": (_status, [_CtxP, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]),
+    "pgfo_follow_primary": (_status, [_CtxP, ctypes.c_int, ctypes.c_int]),
+    "pgfo_switchover": (_status, [_CtxP, ctypes.c_int]),
+    "pgfo_status": (_status, [_CtxP]),
+    "pgfo_check": (_status, [_CtxP]),
     "pgfo_ctx_result_json": (ctypes.c_char_p, [_CtxP]),
     # since webhooks; absent from older libraries (see _OPTIONAL)
     "pgfo_ctx_flush_events": (_status, [_CtxP, ctypes.c_double]),
@@ -539,6 +545,40 @@ class Context:
                                                              "argument") for a in args], None)
         self._call(self._lib.pgfo_failover_pgpool, len(args), argv)
         return self.result()
+
+    def follow_primary(self, follower_node, primary_node):
+        """follower_node becomes a standby of primary_node; returns the report."""
+        self._call(self._lib.pgfo_follow_primary, int(follower_node), int(primary_node))
+        return self.result()
+
+    def follow_primary_pgpool(self, *args):
+        """pgpool's follow_primary_command arguments (same order as failover_pgpool)."""
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            args = tuple(args[0])
+        argv = (ctypes.c_char_p * (len(args) + 1))(*[_bytes(str(a) if isinstance(a, int) else a,
+                                                             "argument") for a in args], None)
+        self._call(self._lib.pgfo_follow_primary_pgpool, len(args), argv)
+        return self.result()
+
+    def switchover(self, target_node):
+        """Planned switchover to target_node; returns the report."""
+        self._call(self._lib.pgfo_switchover, int(target_node))
+        return self.result()
+
+    def status(self):
+        """Every configured node (the report's "cluster" list)."""
+        self._call(self._lib.pgfo_status)
+        return self.result()["cluster"]
+
+    def check(self):
+        """Problems that would stop a failover: [] when there are none.
+        Unlike other calls, problems are returned, not raised."""
+        try:
+            self._call(self._lib.pgfo_check)
+        except PgfoError as e:
+            if e.code != Status.ERR_CHECK:
+                raise
+        return self.result().get("problems", [])
 
     def result_json(self):
         """pgfo_ctx_result_json() as text ("{}" before any run)."""
