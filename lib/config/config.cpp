@@ -69,7 +69,7 @@ const std::vector<std::string> kConnectionKeys = {"user", "dbname", "passfile", 
 const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote", "command",
                                                "lock",     "poll_interval", "follow", "rewind"};
 const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_standby_names", "rewind",
-                                              "replication_slots"};
+                                              "replication_slots", "on_better_candidate"};
 const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names"};
 const std::vector<std::string> kPcpKeys = {"host", "port", "user", "passfile", "bin_directory"};
 const std::vector<std::string> kNodeKeys = {"host",   "port",     "data_directory", "bin_directory",
@@ -661,6 +661,8 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                                                                                       : RewindPolicy::Never;
             } else if (key == "replication_slots") {
                 cfg.replication_slots = one_of(where, section, key, v, {"off", "on"}) == "on";
+            } else if (key == "on_better_candidate") {
+                cfg.refuse_better_candidate = one_of(where, section, key, v, {"continue", "refuse"}) == "refuse";
             }
         } else if (section == "replication") {
             if (key == "user") {

@@ -78,6 +78,7 @@ struct Config {
     OnRunning on_running = OnRunning::Stop;
     SyncPolicy sync_policy = SyncPolicy::Adapt;
     RewindPolicy rewind = RewindPolicy::Never;
+    bool refuse_better_candidate = false;  // another standby has more WAL than pgpool's candidate
     bool replication_slots = false;        // create/use a physical slot per follower
 
     // [replication] how a follower connects to its primary (primary_conninfo)

@@ -78,6 +78,7 @@ public:
     StepResult wait_shutdown();
     StepResult read_checkpoint();
     StepResult wait_flush();
+    StepResult candidates();
     StepResult sync_standbys();
     StepResult promote();
     StepResult verify();
@@ -126,6 +127,8 @@ const PrimaryStep kPrimaryFailover[] = {
      &PrimaryFailover::read_checkpoint},
     {"wait_flush", "wait until the candidate has flushed WAL up to the end of that record",
      &PrimaryFailover::wait_flush},
+    {"candidates", "compare the candidate's WAL with the other standbys' (pgpool picks by node id, not by WAL)",
+     &PrimaryFailover::candidates},
     {"sync_standbys", "make synchronous_standby_names on the candidate name only standbys that remain",
      &PrimaryFailover::sync_standbys},
     {"promote", "promote the candidate, wait until it accepts a write, request a CHECKPOINT",
@@ -251,6 +254,36 @@ StepResult PrimaryFailover::wait_flush() {
             format_lsn(ckpt_->end) +
             (w.receiver_gone ? " and its walreceiver has stopped" : " after the catchup timeout"));
     return StepResult::done("candidate short of the checkpoint end; proceeding under on_unclean = promote", d);
+}
+
+StepResult PrimaryFailover::candidates() {
+    if (already_primary_) return StepResult::skip("the candidate is already a primary");
+    auto mine = conn_->scalar("SELECT pg_last_wal_receive_lsn()", {}, ctx_.cfg.command_timeout);
+    std::optional<Lsn> cand = mine ? parse_lsn(*mine) : std::nullopt;
+    json d = {{"candidate", cand ? format_lsn(*cand) : "none"}};
+    std::string ahead;
+    for (const auto &[id, n] : ctx_.cfg.nodes) {
+        if (id == old_.id || id == cand_.id || ping_node(n, ctx_.cfg) != PGFO_PING_OK) continue;
+        try {
+            PgConn c = PgConn::open(n, ctx_.cfg);
+            if (!in_recovery(c)) continue;
+            auto v = c.scalar("SELECT pg_last_wal_receive_lsn()", {}, ctx_.cfg.command_timeout);
+            auto lsn = v ? parse_lsn(*v) : std::nullopt;
+            d["node" + std::to_string(id)] = lsn ? format_lsn(*lsn) : "none";
+            if (lsn && (!cand || *lsn > *cand))
+                ahead += (ahead.empty() ? "" : ", ") + node_label(n) + " has " + format_lsn(*lsn);
+        } catch (const Error &e) {
+            d["node" + std::to_string(id)] = e.what();
+        }
+    }
+    if (ahead.empty()) return StepResult::done("no other standby has more WAL than the candidate", d);
+    std::string msg = "another standby has received more WAL than the candidate " + node_label(cand_) + " (" +
+                      (cand ? format_lsn(*cand) : std::string("none")) + "): " + ahead +
+                      "; promoting the candidate loses what only they have (asynchronous commits)";
+    if (ctx_.cfg.refuse_better_candidate)
+        throw Error(PGFO_ERR_REFUSED, msg + "; on_better_candidate = refuse: not promoting");
+    ctx_.log().warn("BETTER CANDIDATE: {}; on_better_candidate = continue: promoting pgpool's choice", msg);
+    return StepResult::done("WARNING: " + msg, d);
 }
 
 StepResult PrimaryFailover::sync_standbys() {

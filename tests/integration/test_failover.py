@@ -106,6 +106,32 @@ class FailoverTest(unittest.TestCase):
         self.assertEqual(c.psql_value(1, "SELECT count(*) FROM pg_stat_activity"
                                          " WHERE application_name = 'pgfailover'"), "0")
 
+    def test_better_candidate_warned_or_refused(self):
+        # pgpool picks the candidate by node id; node 2 has more WAL than node 1.
+        c = self.cluster(standbys=2, sync_names="", offset=95)
+        c.psql(1, "ALTER SYSTEM SET primary_conninfo = ''")
+        c.psql(1, "SELECT pg_reload_conf()")
+        deadline = time.monotonic() + 20
+        while c.psql_value(1, "SELECT count(*) FROM pg_stat_wal_receiver") != "0":
+            self.assertLess(time.monotonic(), deadline, "node1's walreceiver did not stop")
+            time.sleep(0.1)
+        c.psql(0, "CREATE TABLE only_on_node2 AS SELECT generate_series(1, 1000) i")
+        c.wait_replay(2, c.current_lsn(0))
+        c.stop(0, "fast")
+        refuse = write_config(c, name="refuse.conf")
+        with open(refuse) as f:
+            text = f.read()
+        c._write_owner_file(refuse, text.replace("[policy]\n", "[policy]\non_better_candidate = refuse\n", 1))
+        run = failover_hook(c, refuse, failed=0, new_main=1, old_primary=0, timeout=90)
+        self.assertEqual(run.rc, 8, run.describe())  # PGFO_ERR_REFUSED
+        self.assertIn("node 2 (127.0.0.1:%d) has" % c.node(2).port, run.stderr)
+        self.assertStandby(c, 1)
+        cont = failover_hook(c, write_config(c), failed=0, new_main=1, old_primary=0, timeout=90)
+        self.assertEqual(cont.rc, 0, cont.describe())
+        self.assertIn("BETTER CANDIDATE", cont.stderr)
+        self.assertIn("WARNING", cont.step("candidates")["summary"])
+        self.assertPrimary(c, 1)
+
     # (c) -------------------------------------------------------------------
     def test_failed_sync_standby_no_longer_blocks_commits(self):
         c = self.cluster(standbys=2, sync_names="ANY 2 (node1, node2)", offset=10)
