@@ -41,17 +41,25 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
 
-from pgcluster import PgCluster, Writer, pg_bin, owner_prefix  # noqa: E402
+from pgcluster import MiniConn, PgCluster, Writer, lsn_to_int, pg_bin, owner_prefix  # noqa: E402
 from pgfo import failover_hook, write_config  # noqa: E402
 
 DIRTY_MB = 600
 
 
-def make_async_and_promote(c, node):
-    c.psql(node, "ALTER SYSTEM SET synchronous_standby_names = ''")
-    c.psql(node, "SELECT pg_reload_conf()")
-    if not c.promote(node):
-        raise RuntimeError("promote failed")
+def make_async_and_promote(c, node, conn=None):
+    """Empty synchronous_standby_names, reload, pg_promote(): one session,
+    no client program started (the floors must not pay for psql)."""
+    own = conn is None
+    conn = conn or MiniConn(c.node(node).port, application_name="pgfo-bench")
+    try:
+        conn.query("ALTER SYSTEM SET synchronous_standby_names = ''")
+        conn.query("SELECT pg_reload_conf()")
+        if conn.query("SELECT pg_promote(true, 60)", timeout=70)[0][0] != "t":
+            raise RuntimeError("promote failed")
+    finally:
+        if own:
+            conn.close()
 
 
 def strat_immediate(c, t0, cfg):
@@ -66,16 +74,21 @@ def strat_sleep10(c, t0, cfg):
 
 
 def strat_reference(c, t0, cfg):
+    """The safe floor: the same facts, polled every 20 ms, nothing else."""
     node = c.node(0)
-    while os.path.exists(node.pidfile):
-        time.sleep(0.02)
-    _start, end, _tli = c.checkpoint_record(0)
-    while True:
-        lsn = c.receive_lsn(1)
-        if lsn is not None and lsn >= end:
-            break
-        time.sleep(0.02)
-    make_async_and_promote(c, 1)
+    conn = MiniConn(c.node(1).port, application_name="pgfo-bench")
+    try:
+        while os.path.exists(node.pidfile):
+            time.sleep(0.02)
+        _start, end, _tli = c.checkpoint_record(0)
+        while True:
+            v = conn.query("SELECT pg_last_wal_receive_lsn()")[0][0]
+            if v is not None and lsn_to_int(v) >= end:
+                break
+            time.sleep(0.02)
+        make_async_and_promote(c, 1, conn)
+    finally:
+        conn.close()
 
 
 def strat_pgfailover(c, t0, cfg):

@@ -215,22 +215,45 @@ PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeo
         res.method = "none (already a primary)";
         return res;
     }
-    if (conn.server_version() >= 120000) {
-        res.method = "pg_promote()";
-        int wait_s = std::max(1, static_cast<int>(timeout));
-        auto ok = conn.scalar("SELECT pg_promote(true, $1::int)", {std::to_string(wait_s)}, timeout + 5);
-        if (!ok || *ok != "t")
-            throw Error(PGFO_ERR_TIMEOUT, node_label(node) + ": pg_promote() did not finish within " +
-                                              std::to_string(wait_s) + " s");
-    } else {
-        res.method = "pg_ctl promote";
-        if (node.data_directory.empty())
-            throw Error(PGFO_ERR_CONFIG, node_label(node) + ": data_directory is needed for pg_ctl promote");
+    // Ask for promotion, and ask again every 100 ms until recovery has ended.
+    // One request can be lost in a race inside the standby's startup process
+    // (PostgreSQL 15 measured here): the signal's latch wake-up is consumed
+    // by the wait for streamed WAL, which then finds the walreceiver gone and
+    // sleeps a full wal_retrieve_retry_interval (5 s by default) before it
+    // looks at the promotion request. A repeated request wakes it; once
+    // recovery has ended a repeat only fails harmlessly.
+    const bool sql_promote = conn.server_version() >= 120000;
+    res.method = sql_promote ? "pg_promote()" : "pg_ctl promote";
+    if (!sql_promote && node.data_directory.empty())
+        throw Error(PGFO_ERR_CONFIG, node_label(node) + ": data_directory is needed for pg_ctl promote");
+    auto request = [&](bool first) {
+        if (sql_promote) {
+            try {
+                conn.query("SELECT pg_promote(false)", {}, ctx.cfg.command_timeout);
+            } catch (const Error &e) {
+                if (first || e.code() != PGFO_ERR_QUERY) throw; // later: "recovery is not in progress"
+            }
+            return;
+        }
         std::vector<std::string> argv = {pg_ctl_path(node), "promote", "-D", node.data_directory, "-W"};
-        auto access = make_node_access(node);
-        ExecResult r = access->run(argv, ctx.cfg.command_timeout);
-        if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
+        ExecResult r = make_node_access(node)->run(argv, ctx.cfg.command_timeout);
+        if (first && !r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
+    };
+    request(true);
+    double last_request = sw.seconds();
+    int requests = 1;
+    while (in_recovery(conn)) {
+        if (sw.seconds() > timeout)
+            throw Error(PGFO_ERR_TIMEOUT, node_label(node) + ": still in recovery " +
+                                              std::to_string(static_cast<int>(timeout)) + " s after " + res.method);
+        poll_sleep(ctx.cfg);
+        if (sw.seconds() - last_request >= 0.1) {
+            request(false);
+            last_request = sw.seconds();
+            ++requests;
+        }
     }
+    if (requests > 1) ctx.log().debug("{}: promotion requested {} times", node_label(node), requests);
     // Out of recovery and accepting a write. The write check commits locally
     // only, so that it proves writability without waiting on synchronous standbys.
     for (;;) {
