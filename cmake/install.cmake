@@ -34,7 +34,7 @@ install(FILES ${PROJECT_BINARY_DIR}/pgfailoverConfig.cmake
         DESTINATION ${PGFO_INSTALL_CMAKEDIR} COMPONENT devel)
 
 # pgpool-II hook files: pgpool.conf lines and the wrapper script.
-install(PROGRAMS ${PROJECT_SOURCE_DIR}/hooks/failover.sh
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/hooks/failover.sh ${PROJECT_SOURCE_DIR}/hooks/follow_primary.sh
         DESTINATION ${CMAKE_INSTALL_DATADIR}/pgfailover/hooks)
 install(FILES ${PROJECT_SOURCE_DIR}/hooks/pgpool.conf.sample
         DESTINATION ${CMAKE_INSTALL_DATADIR}/pgfailover/hooks)

@@ -50,7 +50,7 @@ source_files() {
         [[ -e "$src/$f" || -L "$src/$f" ]] && printf '%s\0' "$f"
       done
   else
-    (cd "$src" && find . \( -name .git -o -name 'build*' -o -name '_*' -o -name __pycache__ \) \
+    (cd "$src" && find . -type d \( -name .git -o -name 'build*' -o -name '_*' -o -name __pycache__ \) \
                         -prune -o \( -type f -o -type l \) -print0)
   fi
 }
