@@ -6,7 +6,8 @@ synchronous standby of that major, a planned fast stop under a writer,
 `pgfailover failover` as pgpool calls it. The promotion must wait for the end
 of the shutdown checkpoint record (read by the library from that major's
 pg_control and WAL), promote (pg_ctl promote on 11, pg_promote() on 12+),
-report old_primary_rejoin = clean; then the old primary follows the new one by
+report old_primary_rejoin = clean; then the old primary follows the new one through
+`pgfailover follow-primary` (recovery.conf on 11, standby.signal on 12+) by
 plain streaming (recovery.conf on 11, standby.signal on 12+) and no
 acknowledged row is lost.
 
@@ -26,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 
 from pgcluster import PgCluster, PgError, int_to_lsn, lsn_to_int, pg_bindir  # noqa: E402
-from pgfo import failover_hook, write_config  # noqa: E402
+from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 900
 MAJORS = [int(m) for m in os.environ.get("PGFO_PG_MAJORS", "11 12 18").split()]
@@ -62,7 +63,7 @@ class VersionsTest(unittest.TestCase):
         print("PostgreSQL %d (%s): cluster up in %.1f s" % (major, c.bindir, c.timings["start"]),
               flush=True)
         self.assertEqual(c.psql_value(1, "SHOW server_version_num")[:-4], str(major))
-        cfg = write_config(c)
+        cfg = write_config(c, extra="[replication]\nsynchronous_standby_names = ANY 1 (node0, node1)\n")
         w = c.writer(0, 1)
         time.sleep(0.5)
         c.dirty_buffers(0, 100)
@@ -92,16 +93,25 @@ class VersionsTest(unittest.TestCase):
         while w.last_ack(1) is None and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertIsNotNone(w.last_ack(1), "no write succeeded on the new primary")
-        verdict = c.follow(0, 1)
-        self.assertTrue(verdict.ok, verdict.message + "\n" + verdict.log_excerpt)
+        # pgpool's follow_primary_command: the old primary follows through
+        # pgfailover itself (recovery.conf on 11, standby.signal on 12+)
+        c.wait_stopped(0)
+        fol = start_cli(["follow-primary"] + pgpool_args(c, 0, 1, 0), cfg).wait(180)
+        self.assertEqual(fol.rc, 0, fol.describe())
+        self.assertEqual(fol.verdict["rejoin"], "clean", fol.describe())
+        self.assertEqual(fol.step("configure")["details"]["major"], major)
+        conf = "recovery.conf" if major < 12 else "standby.signal"
+        self.assertTrue(os.path.exists(os.path.join(c.node(0).datadir, conf)), conf)
         self.assertEqual(c.psql_value(0, "SELECT pg_is_in_recovery()"), "t")
+        self.assertEqual(c.psql_value(1, "SELECT '[' || current_setting('synchronous_standby_names')"
+                                         " || ']'"), "[ANY 1 (node0)]")
         w.stop()
         self.assertEqual(w.missing_on(1), set(), "acknowledged rows lost")
         self.assertGreater(len(w.acked), 0)
         print("PostgreSQL %d: failover %.2f s (%s), checkpoint end %s, switch point %s, "
-              "old primary streams after %.1f s, %d rows acknowledged"
+              "follow-primary %.1f s, %d rows acknowledged"
               % (major, run.elapsed, run.step("promote")["details"]["method"],
-                 v["checkpoint_end"], v["switch_point"], verdict.elapsed, len(w.acked)),
+                 v["checkpoint_end"], v["switch_point"], fol.elapsed, len(w.acked)),
               flush=True)
 
 
