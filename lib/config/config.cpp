@@ -213,6 +213,17 @@ std::string abs_path(const std::string &where, const std::string &sec, const std
     return v;
 }
 
+// pg_ctl start runs the server through /bin/sh with the data directory (and
+// its own path) in double quotes, where ` $ " \ still act: no such path may
+// reach it.
+std::string server_path(const std::string &where, const std::string &sec, const std::string &key,
+                        const std::string &v, bool empty_ok) {
+    abs_path(where, sec, key, v, empty_ok);
+    if (v.find_first_of("`$\"\\") != std::string::npos)
+        fail(where, sec, key, show(v) + " contains ` $ \" or \\ (not allowed: pg_ctl passes this path through a shell)");
+    return v;
+}
+
 std::string host_value(const std::string &where, const std::string &sec, const std::string &key,
                        const std::string &v) {
     if (v.empty()) fail(where, sec, key, "must not be empty (allowed: a host name, IP address or socket directory)");
@@ -292,9 +303,9 @@ void apply_node(Node &n, const std::string &sec, const std::string &key, const s
     } else if (key == "port") {
         n.port = port(where, sec, key, v);
     } else if (key == "data_directory") {
-        n.data_directory = abs_path(where, sec, key, v, false);
+        n.data_directory = server_path(where, sec, key, v, false);
     } else if (key == "bin_directory") {
-        n.bin_directory = abs_path(where, sec, key, v, true);
+        n.bin_directory = server_path(where, sec, key, v, true);
     } else if (key == "application_name") {
         check_application_name(where, sec, v);
         n.application_name = v;
@@ -785,8 +796,8 @@ void validate_config(const Config &cfg) {
         host_value(where, sec, "host", n.host);
         if (n.port < 1 || n.port > 65535)
             fail(where, sec, "port", std::to_string(n.port) + " is not a port number (allowed: 1..65535)");
-        if (!n.data_directory.empty()) abs_path(where, sec, "data_directory", n.data_directory, false);
-        if (!n.bin_directory.empty()) abs_path(where, sec, "bin_directory", n.bin_directory, true);
+        if (!n.data_directory.empty()) server_path(where, sec, "data_directory", n.data_directory, false);
+        if (!n.bin_directory.empty()) server_path(where, sec, "bin_directory", n.bin_directory, true);
         check_application_name(where, sec, n.application_name);
         if (n.access == Access::Local) {
             if (!n.ssh_user.empty())

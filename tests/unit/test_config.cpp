@@ -535,3 +535,20 @@ TEST_F(ConfigTest, WorldWritableFileIsRefusedWorldReadableWarned) {
     fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
     EXPECT_TRUE(load_config(p).warnings.empty());
 }
+
+// pg_ctl start puts these paths in double quotes for /bin/sh.
+TEST_F(ConfigTest, ServerPathsWithShellExpansionAreRejected) {
+    for (const std::string key : {"data_directory", "bin_directory"})
+        for (const std::string bad : {"/data/$(touch x)", "/data/`id`", "/data/\"q", "/data/a\\b", "/data/${HOME}"}) {
+            SCOPED_TRACE(key + " = " + bad);
+            expect_error("[node.0]\nhost = db0\n" + key + " = " + bad + "\n", 3,
+                         {"[node.0] " + key + ": ", "pg_ctl passes this path through a shell"});
+        }
+    // Characters that are literal inside double quotes stay allowed.
+    Config c = load("[node.0]\nhost = db0\ndata_directory = /data/it's; a|b&c <d> *\n");
+    EXPECT_EQ(c.nodes.at(0).data_directory, "/data/it's; a|b&c <d> *");
+    // The same check applies to what pgpool.conf supplies.
+    std::string pp = write("backend_hostname0 = 'db0'\nbackend_data_directory0 = '/data/$(id)'\n", "pgpool.conf");
+    std::string msg = error_of("[general]\npgpool_conf = " + pp + "\n");
+    EXPECT_NE(msg.find("data_directory: '/data/$(id)' contains"), std::string::npos) << msg;
+}
