@@ -188,6 +188,18 @@ PGFO_API const char *pgfo_event_json(const pgfo_event_t *event);
 /* Sequence number of the event within its run, starting at 1. */
 PGFO_API uint64_t pgfo_event_seq(const pgfo_event_t *event);
 
+/*
+ * Publish an event of the caller's own (a fencing step, a maintenance
+ * window) through the same path as the library's: the event callback and
+ * every webhook whose filter matches. name: 1 to 64 of a-z 0-9 . _ -, and
+ * not one of the library's own prefixes (step., failover., follow_primary.,
+ * switchover., standby_failure., status., check., sync.). fields_json: NULL
+ * or a JSON object whose members are added to the event (a "severity"
+ * member sets the severity; default "info"). PGFO_ERR_USAGE on a bad name or
+ * bad JSON.
+ */
+PGFO_API pgfo_status_t pgfo_emit_event(pgfo_ctx_t *ctx, const char *name, const char *fields_json);
+
 /* ---- LSN helpers -------------------------------------------------------- */
 
 /* Parse "0/6F6F558" (hex/hex). PGFO_ERR_USAGE on anything else. */
@@ -302,6 +314,16 @@ PGFO_API pgfo_status_t pgfo_follow_primary_pgpool(pgfo_ctx_t *ctx, int argc, con
  * is recognised and left running. Safe to run for several followers at once.
  */
 PGFO_API pgfo_status_t pgfo_follow_primary(pgfo_ctx_t *ctx, int follower_node, int primary_node);
+
+/*
+ * Could follower_node (stopped) follow primary_node without pg_rewind? Reads
+ * the follower's pg_control (a clean shutdown's checkpoint end, or a
+ * standby's minimum recovery point) and the primary's timeline history.
+ * *can_follow receives 1 or 0; the numbers are in pgfo_ctx_result_json().
+ * PGFO_ERR_STATE while the follower still runs.
+ */
+PGFO_API pgfo_status_t pgfo_rejoin_decision(pgfo_ctx_t *ctx, int follower_node, int primary_node,
+                                            int *can_follow);
 
 /*
  * Planned switchover to target_node (a standby streaming from the primary):

@@ -338,6 +338,53 @@ PGFO_API pgfo_status_t pgfo_follow_primary(pgfo_ctx_t *ctx, int follower_node, i
     return guarded(ctx, [&](pgfo::Context &c) { pgfo::follow_primary(c, follower_node, primary_node); });
 }
 
+PGFO_API pgfo_status_t pgfo_rejoin_decision(pgfo_ctx_t *ctx, int follower_node, int primary_node,
+                                            int *can_follow) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(can_follow != nullptr, "can_follow must not be NULL");
+        const pgfo::Node &f = pgfo::node_by_id(c.cfg, follower_node);
+        single_step(c, "decide", "can the node follow the primary without pg_rewind?", node_ids(f), [&] {
+            pgfo::RejoinDecision r = pgfo::rejoin_decision(c, follower_node, primary_node);
+            *can_follow = r.can_follow ? 1 : 0;
+            return pgfo::StepResult::done((r.can_follow ? "can follow without pg_rewind: " : "needs pg_rewind: ") +
+                                              r.reason,
+                                          r.details);
+        });
+    });
+}
+
+PGFO_API pgfo_status_t pgfo_emit_event(pgfo_ctx_t *ctx, const char *name, const char *fields_json) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        require(name != nullptr, "name must not be NULL");
+        std::string n = name;
+        bool ok = !n.empty() && n.size() <= 64;
+        for (char ch : n)
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-');
+        require(ok, "event name must be 1 to 64 of a-z 0-9 . _ -");
+        for (const char *own : {"step.", "failover.", "follow_primary.", "switchover.", "standby_failure.", "status.",
+                                "check.", "sync."})
+            require(n.rfind(own, 0) != 0, "event names starting with the library's own prefixes are reserved");
+        nlohmann::json fields = nlohmann::json::object();
+        if (fields_json) {
+            fields = nlohmann::json::parse(fields_json, nullptr, false);
+            require(!fields.is_discarded() && fields.is_object(), "fields_json must be a JSON object");
+        }
+        std::string severity = "info";
+        if (fields.contains("severity") && fields["severity"].is_string()) {
+            severity = fields["severity"].get<std::string>();
+            fields.erase("severity");
+        }
+        c.begin_run("event");
+        try {
+            c.emit(n, "", severity, fields);
+        } catch (...) {
+            c.end_run();
+            throw;
+        }
+        c.end_run();
+    });
+}
+
 PGFO_API pgfo_status_t pgfo_switchover(pgfo_ctx_t *ctx, int target_node) {
     return guarded(ctx, [&](pgfo::Context &c) { pgfo::switchover(c, target_node); });
 }

@@ -153,52 +153,17 @@ StepResult FollowPrimary::decide() {
     if (already_following_) return StepResult::skip("already following");
     if (ctx_.dry_run && !check_down(ctx_, f_).down())
         return StepResult::skip("dry run: the node is still up; pg_control would be read once it is down");
-    CheckpointInfo info = read_checkpoint(ctx_, f_);
-    control_ = info.control;
-    const ControlData &c = info.control;
-    json d = {{"state", db_state_name(c.state)}, {"checkpoint", format_lsn(c.checkpoint)},
-              {"timeline", c.timeline}};
-    // Where the node's WAL ends, as far as pg_control tells.
-    uint32_t tli = c.timeline;
-    Lsn pos = 0;
-    bool known = true;
-    if (c.state == PGFO_DB_SHUTDOWNED && info.clean) {
-        pos = info.end; // a primary shut down cleanly: nothing after its checkpoint
-        d["position"] = "end of shutdown checkpoint " + format_lsn(pos);
-    } else if (c.state == PGFO_DB_SHUTDOWNED_IN_RECOVERY) {
-        pos = std::max(c.min_recovery_point, c.checkpoint);
-        if (c.min_recovery_timeline) tli = c.min_recovery_timeline;
-        d["position"] = "minimum recovery point " + format_lsn(c.min_recovery_point);
-    } else {
-        known = false;
-        reason_ = std::string("pg_control state '") + db_state_name(c.state) +
-                  "': the node did not shut down cleanly, its WAL end is unknown";
-    }
-    if (known) {
-        if (tli == timeline_) {
-            can_follow_ = true;
-            reason_ = "the node is already on the new timeline " + std::to_string(tli) + " at " + format_lsn(pos);
-        } else {
-            auto sp = switch_point_from(history_, tli);
-            if (!sp) {
-                reason_ = "timeline " + std::to_string(tli) + " of the node is not in the history of timeline " +
-                          std::to_string(timeline_);
-            } else {
-                d["switch_point"] = format_lsn(*sp);
-                can_follow_ = pos <= *sp;
-                reason_ = "the node's WAL ends at " + format_lsn(pos) + " on timeline " + std::to_string(tli) +
-                          (can_follow_ ? ", not past" : ", PAST") + " the switch point " + format_lsn(*sp) +
-                          " of timeline " + std::to_string(timeline_);
-            }
-        }
-    }
-    d["can_follow"] = can_follow_;
+    RejoinDecision r = decide_rejoin(ctx_, f_, timeline_, history_);
+    control_ = r.control;
+    can_follow_ = r.can_follow;
+    reason_ = r.reason;
     if (can_follow_) how_ = "clean";
     if (!can_follow_ && ctx_.cfg.rewind == RewindPolicy::Never)
         throw Error(PGFO_ERR_REFUSED, node_label(f_) + " cannot follow " + node_label(p_) + " without pg_rewind: " +
                                           reason_ + "; rewind = never: the node is left down and its data untouched "
                                                     "(set rewind = auto, or rebuild it)");
-    return StepResult::done((can_follow_ ? "can follow without pg_rewind: " : "needs pg_rewind: ") + reason_, d);
+    return StepResult::done((can_follow_ ? "can follow without pg_rewind: " : "needs pg_rewind: ") + reason_,
+                            r.details);
 }
 
 StepResult FollowPrimary::rewind() {
@@ -310,6 +275,67 @@ const Node &find_primary(Context &ctx) {
 }
 
 } // namespace
+
+RejoinDecision decide_rejoin(Context &ctx, const Node &follower, uint32_t timeline,
+                             const std::vector<HistoryEntry> &history) {
+    CheckpointInfo info = read_checkpoint(ctx, follower);
+    RejoinDecision r;
+    r.control = info.control;
+    const ControlData &c = info.control;
+    json &d = r.details;
+    d = {{"state", db_state_name(c.state)}, {"checkpoint", format_lsn(c.checkpoint)}, {"timeline", c.timeline}};
+    // Where the node's WAL ends, as far as pg_control tells.
+    uint32_t tli = c.timeline;
+    Lsn pos = 0;
+    if (c.state == PGFO_DB_SHUTDOWNED && info.clean) {
+        pos = info.end; // a primary shut down cleanly: nothing after its checkpoint
+        d["position"] = "end of shutdown checkpoint " + format_lsn(pos);
+    } else if (c.state == PGFO_DB_SHUTDOWNED_IN_RECOVERY) {
+        pos = std::max(c.min_recovery_point, c.checkpoint);
+        if (c.min_recovery_timeline) tli = c.min_recovery_timeline;
+        d["position"] = "minimum recovery point " + format_lsn(c.min_recovery_point);
+    } else {
+        r.reason = std::string("pg_control state '") + db_state_name(c.state) +
+                   "': the node did not shut down cleanly, its WAL end is unknown";
+        d["can_follow"] = false;
+        return r;
+    }
+    r.position = pos;
+    if (tli == timeline) {
+        r.can_follow = true;
+        r.reason = "the node is already on the new timeline " + std::to_string(tli) + " at " + format_lsn(pos);
+    } else if (auto sp = switch_point_from(history, tli)) {
+        r.switch_point = *sp;
+        d["switch_point"] = format_lsn(*sp);
+        r.can_follow = pos <= *sp;
+        r.reason = "the node's WAL ends at " + format_lsn(pos) + " on timeline " + std::to_string(tli) +
+                   (r.can_follow ? ", not past" : ", PAST") + " the switch point " + format_lsn(*sp) +
+                   " of timeline " + std::to_string(timeline);
+    } else {
+        r.reason = "timeline " + std::to_string(tli) + " of the node is not in the history of timeline " +
+                   std::to_string(timeline);
+    }
+    d["can_follow"] = r.can_follow;
+    return r;
+}
+
+RejoinDecision rejoin_decision(Context &ctx, int follower, int primary) {
+    const Node &f = node_by_id(ctx.cfg, follower);
+    const Node &p = node_by_id(ctx.cfg, primary);
+    PgConn conn = PgConn::open(p, ctx.cfg);
+    if (in_recovery(conn)) throw Error(PGFO_ERR_STATE, node_label(p) + " is in recovery: it is not a primary");
+    uint32_t timeline = current_timeline(ctx, conn);
+    std::vector<HistoryEntry> history;
+    if (timeline > 1) {
+        auto text = conn.scalar("SELECT pg_read_file($1)", {"pg_wal/" + history_file_name(timeline)},
+                                ctx.cfg.command_timeout);
+        if (text) history = parse_history(*text);
+    }
+    if (!check_down(ctx, f).down())
+        throw Error(PGFO_ERR_STATE, node_label(f) + " is running: its WAL end is read from pg_control once it is "
+                                                    "stopped (follow-primary stops it itself)");
+    return decide_rejoin(ctx, f, timeline, history);
+}
 
 void follow_primary(Context &ctx, int follower, int primary) {
     if (follower == primary)

@@ -115,6 +115,21 @@ class NoServerTest(unittest.TestCase):
         with Context() as ctx:
             ctx.flush_events(0)         # nothing configured: returns at once
 
+    def test_custom_events_reach_the_callback(self):
+        seen = []
+        with Context() as ctx:
+            ctx.on_event(lambda e: seen.append(e))
+            ctx.emit_event("fencing.done", {"node": 0, "severity": "warning"})
+            with self.assertRaises(PgfoError) as cm:
+                ctx.emit_event("failover.succeeded")  # the library's own
+            self.assertEqual(cm.exception.code, 2)
+            with self.assertRaises(PgfoError):
+                ctx.emit_event("Bad Name")
+        self.assertEqual([e.name for e in seen], ["fencing.done"])
+        self.assertEqual(seen[0].data["severity"], "warning")
+        self.assertEqual(seen[0].data["node"], 0)
+        self.assertEqual(seen[0].data["seq"], 1)
+
     def test_closed_context(self):
         with Context() as ctx:
             pass
@@ -250,7 +265,11 @@ class ClusterTest(unittest.TestCase):
         for s in ("wait_shutdown", "wait_flush", "promote"):
             self.assertIn(s, steps)
 
-        # The verdict holds: the old primary follows without pg_rewind.
+        # The library's own rejoin decision agrees before anything is changed...
+        ctx.on_event(None)              # (the callback above raises on purpose)
+        self.assertTrue(ctx.rejoin_decision(0, 1))
+        self.assertIn("not past the switch point", ctx.result()["message"])
+        # ...and the verdict holds: the old primary follows without pg_rewind.
         verdict = c.follow(0, 1)
         self.assertTrue(verdict.ok, verdict)
 

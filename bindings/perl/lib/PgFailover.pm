@@ -74,6 +74,8 @@ for my $f (
     [pgfo_follow_primary_pgpool => ['opaque', 'int', 'string[]'] => 'int'],
     [pgfo_follow_primary => ['opaque', 'int', 'int'] => 'int'],
     [pgfo_switchover => ['opaque', 'int'] => 'int'],
+    [pgfo_rejoin_decision => ['opaque', 'int', 'int', 'int*'] => 'int'],
+    [pgfo_emit_event => ['opaque', 'string', 'string'] => 'int'],
     [pgfo_status => ['opaque'] => 'int'],
     [pgfo_check => ['opaque'] => 'int'],
     [pgfo_ctx_result_json => ['opaque'] => 'string'],
@@ -323,6 +325,21 @@ sub follow_primary_pgpool {
     my ($self, @args) = @_;
     $self->_call(pgfo_follow_primary_pgpool => scalar(@args), [map { "$_" } @args]);
     return $self->result;
+}
+
+# True when the stopped follower can follow the primary without pg_rewind.
+sub rejoin_decision {
+    my ($self, $follower, $primary) = @_;
+    my $ok = 0;
+    $self->_call(pgfo_rejoin_decision => $follower, $primary, \$ok);
+    return $ok ? 1 : 0;
+}
+
+# Publish an event of your own (callback and webhooks); $fields a hash ref.
+sub emit_event {
+    my ($self, $name, $fields) = @_;
+    $self->_call(pgfo_emit_event => $name, defined $fields ? JSON::PP->new->canonical->encode($fields) : undef);
+    return;
 }
 
 sub switchover {

@@ -146,6 +146,8 @@ _PROTOTYPES = {
     "pgfo_follow_primary_pgpool": (_status, [_CtxP, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]),
     "pgfo_follow_primary": (_status, [_CtxP, ctypes.c_int, ctypes.c_int]),
     "pgfo_switchover": (_status, [_CtxP, ctypes.c_int]),
+    "pgfo_rejoin_decision": (_status, [_CtxP, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]),
+    "pgfo_emit_event": (_status, [_CtxP, ctypes.c_char_p, ctypes.c_char_p]),
     "pgfo_status": (_status, [_CtxP]),
     "pgfo_check": (_status, [_CtxP]),
     "pgfo_ctx_result_json": (ctypes.c_char_p, [_CtxP]),
@@ -559,6 +561,18 @@ class Context:
                                                              "argument") for a in args], None)
         self._call(self._lib.pgfo_follow_primary_pgpool, len(args), argv)
         return self.result()
+
+    def rejoin_decision(self, follower_node, primary_node):
+        """True when the stopped follower can follow primary_node without
+        pg_rewind (the numbers are in result())."""
+        ok = ctypes.c_int(0)
+        self._call(self._lib.pgfo_rejoin_decision, int(follower_node), int(primary_node), ctypes.byref(ok))
+        return bool(ok.value)
+
+    def emit_event(self, name, fields=None):
+        """Publish an event of your own (callback and webhooks)."""
+        data = None if fields is None else json.dumps(fields).encode()
+        self._call(self._lib.pgfo_emit_event, _bytes(name, "name"), data)
 
     def switchover(self, target_node):
         """Planned switchover to target_node; returns the report."""
