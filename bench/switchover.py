@@ -55,8 +55,22 @@ def make_async_and_promote(c, node, conn=None):
     try:
         conn.query("ALTER SYSTEM SET synchronous_standby_names = ''")
         conn.query("SELECT pg_reload_conf()")
-        if conn.query("SELECT pg_promote(true, 60)", timeout=70)[0][0] != "t":
-            raise RuntimeError("promote failed")
+        # Promote and poll every 20 ms, asking again every 100 ms: one request
+        # can sit a whole wal_retrieve_retry_interval in the startup process
+        # (see lib/steps/ops.cpp), and a floor must not pay for that.
+        conn.query("SELECT pg_promote(false)")
+        t = time.monotonic()
+        last = t
+        while conn.query("SELECT pg_is_in_recovery()")[0][0] == "t":
+            if time.monotonic() - t > 60:
+                raise RuntimeError("promote failed")
+            time.sleep(0.02)
+            if time.monotonic() - last >= 0.1:
+                try:
+                    conn.query("SELECT pg_promote(false)")
+                except Exception:  # noqa: BLE001 - recovery ended meanwhile
+                    pass
+                last = time.monotonic()
     finally:
         if own:
             conn.close()
