@@ -1,24 +1,33 @@
 #!/usr/bin/env python3
-"""End to end through a real pgpool-II: pgpool itself calls pgfailover.
+"""End to end through a real pgpool-II: pgpool itself calls pgfailover, for
+both of its hooks.
 
 A primary and a synchronous standby (ANY 1 (node1)) behind pgpool 4.x in
-streaming replication mode, failover_command = pgfailover, clients writing
-through pgpool's port. For each of
+streaming replication mode, failover_command = pgfailover failover and
+follow_primary_command = pgfailover follow-primary, clients writing through
+pgpool's port. pgfailover's configuration has [replication]
+synchronous_standby_names = ANY 1 (node0, node1) and a [pcp] section pointing
+at this pgpool's PCP port (a PCPPASSFILE, mode 0600). For each of
 
 - a fast stop of the primary with little to write at the shutdown checkpoint,
 - a fast stop after dirtying hundreds of MB (a slow shutdown checkpoint),
 - a crash (immediate stop) with on_unclean = promote,
 
-pgpool detects the failure and runs the hook; the standby is promoted; writes
-through pgpool succeed again and land on the new primary; SHOW pool_nodes has
-node 1 as the primary; no acknowledged row is lost. After a planned stop the
-old primary streams from the new one without pg_rewind; after the crash the
-hook reports that it needs pg_rewind. The write downtime a pgpool client sees
-(last acknowledged write before the stop to the first one after) is printed.
+pgpool detects the failure and runs failover_command; the standby is
+promoted; writes through pgpool succeed again and land on the new primary;
+SHOW pool_nodes has node 1 as the primary; no acknowledged row is lost. pgpool
+then runs follow_primary_command for the old primary (the node it marked
+down). After a planned stop the old primary streams from the new one without
+pg_rewind, synchronous_standby_names is restored to ANY 1 (node0) and
+pcp_attach_node brings it back: SHOW pool_nodes has both nodes up. After the
+crash follow-primary refuses (rewind = never, exit code 8), node 0 stays down
+and pgpool keeps serving writes through node 1. The write downtime a pgpool
+client sees (last acknowledged write before the stop to the first one after)
+is printed.
 
-Finally pcp_promote_node --switchover (pgpool 4.3+) calls the hook while the
-primary is still fully up: pgfailover stops it (on_running = stop) and
-switches over cleanly.
+Finally pcp_promote_node --switchover (pgpool 4.3+) calls the hooks while the
+primary is still fully up: pgfailover stops it (on_running = stop), switches
+over cleanly, and the old primary follows and is attached again.
 """
 
 import json
@@ -29,12 +38,14 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from pgcluster import PgCluster  # noqa: E402
+from pgcluster import HOST, SUPERUSER, PgCluster, read_pg_control  # noqa: E402
 from pgfo import cli_path, write_config  # noqa: E402
-from pgpool import Pgpool, PoolWriter, pgpool_available  # noqa: E402
+from pgpool import PGPOOL, Pgpool, PoolWriter, pgpool_available  # noqa: E402
 
 PORT_OFFSET = 800
 HOOK_ARGS = "%d %h %p %D %m %H %M %P %r %R %N %S"
+SYNC_TARGET = "ANY 1 (node0, node1)"
+REJOIN_TIMEOUT = 90
 
 _AVAILABLE, _WHY = pgpool_available()
 
@@ -75,15 +86,28 @@ class PgpoolTest(unittest.TestCase):
                       port_offset=PORT_OFFSET + offset, label="pgfo-pgpool")
         self.addCleanup(c.teardown)
         c.start()
-        cfg = write_config(c, on_unclean=on_unclean, on_running=on_running)
         self.reports = os.path.join(c.base, "hook-reports.json")
+        self.follow_reports = os.path.join(c.base, "follow-reports.json")
         self.hook_log = os.path.join(c.base, "pgfailover.log")
+        self.cfg = cfg = os.path.join(c.base, "pgfailover.conf")
         # As in pgpool.conf.sample, plus --json and a redirection of the
         # report (standard error, the step log, still goes to pgpool's log).
         command = "%s --config %s --json failover %s >> %s" % (cli_path(), cfg, HOOK_ARGS,
                                                                self.reports)
-        pool = Pgpool(c, failover_command=command)
+        follow = "%s --config %s --json follow-primary %s >> %s" % (cli_path(), cfg, HOOK_ARGS,
+                                                                    self.follow_reports)
+        pool = Pgpool(c, failover_command=command, follow_primary_command=follow)
         self.addCleanup(pool.stop)
+        pool.prepare()          # the PCP port and password file, for [pcp]
+        self.assertEqual(os.stat(pool.pcppass).st_mode & 0o777, 0o600)
+        pcp = ["[replication]", "synchronous_standby_names = %s" % SYNC_TARGET,
+               "[pcp]", "host = %s" % HOST, "port = %d" % pool.pcp_port,
+               "user = %s" % SUPERUSER, "passfile = %s" % pool.pcppass]
+        bindir = os.path.dirname(PGPOOL)
+        if os.access(os.path.join(bindir, "pcp_attach_node"), os.X_OK):
+            pcp.append("bin_directory = %s" % bindir)
+        self.assertEqual(write_config(c, on_unclean=on_unclean, on_running=on_running,
+                                      extra="\n".join(pcp) + "\n"), cfg)
         pool.start()
         self.addCleanup(self.dump_on_failure, pool)
         self.pool = pool
@@ -97,19 +121,29 @@ class PgpoolTest(unittest.TestCase):
             print("\n---- pgpool log (tail) ----\n%s" % pool.log_tail(80), flush=True)
             try:
                 with open(self.hook_log) as f:
-                    print("---- pgfailover log ----\n%s" % f.read()[-6000:], flush=True)
+                    print("---- pgfailover log ----\n%s" % f.read()[-8000:], flush=True)
             except OSError:
                 pass
+            for rep in read_reports(self.follow_reports):
+                print("---- follow-primary report ----\n%s" % json.dumps(rep, indent=1)[-4000:],
+                      flush=True)
 
-    def wait_report(self, count=1, timeout=120):
+    def wait_report(self, count=1, timeout=120, path=None, what="the failover hook"):
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
-            reps = read_reports(self.reports)
+            reps = read_reports(path or self.reports)
             if len(reps) >= count:
                 return reps[count - 1]
             time.sleep(0.05)
-        self.fail("pgpool did not run the hook within %ss; pgpool log:\n%s"
-                  % (timeout, self.pool.log_tail(60)))
+        self.fail("pgpool did not run %s within %ss; pgpool log:\n%s"
+                  % (what, timeout, self.pool.log_tail(60)))
+
+    def assert_follow_ran(self, pool):
+        """pgpool ran follow_primary_command for node 0 (its log and pgfailover's)."""
+        self.assertIn("execute command: %s --config %s --json follow-primary 0 " % (
+            cli_path(), self.cfg), pool.log_text())
+        with open(self.hook_log) as f:
+            self.assertIn("follow_primary_command: node 0 follows new primary 1", f.read())
 
     def wait_pool_primary(self, pool, node_id, timeout=60):
         t0 = time.monotonic()
@@ -166,7 +200,8 @@ class PgpoolTest(unittest.TestCase):
         ack = w.wait_ack(c.node(1).port, after=t_stop, timeout=60)
         self.assertIsNotNone(ack, "no write through pgpool reached node1: %r" % w.errors[-5:])
         nodes = self.wait_pool_primary(pool, 1)
-        self.assertEqual(nodes[0]["status"], "down", nodes)
+        # node 0 is down, or already back as a standby if follow_primary_command was quick
+        self.assertNotEqual(nodes[0]["role"], "primary", nodes)
         time.sleep(0.3)
         gap, last, first = w.downtime(t_stop)
         self.downtimes[name] = gap
@@ -181,7 +216,7 @@ class PgpoolTest(unittest.TestCase):
               flush=True)
         return c, pool, w, rep
 
-    def assert_clean_rejoin(self, c, w, rep):
+    def assert_clean_rejoin(self, c, w, rep, name):
         v = rep["verdict"]
         self.assertEqual(v["old_primary_rejoin"], "clean", json.dumps(rep, indent=1))
         steps = {s["name"]: s for s in rep["steps"]}
@@ -189,28 +224,102 @@ class PgpoolTest(unittest.TestCase):
         self.assertEqual(steps["wait_flush"]["outcome"], "succeeded")
         _start, end, _tli = c.checkpoint_record(0)
         self.assertEqual(v["checkpoint_end"], "%X/%X" % (end >> 32, end & 0xFFFFFFFF))
-        verdict = c.follow(0, 1)        # follow_primary is pgfailover's next step
-        self.assertTrue(verdict.ok, verdict.message + "\n" + verdict.log_excerpt)
-        self.assertFalse(verdict.needs_rewind)
+        t_follow = time.monotonic()
+        fol, nodes = self.wait_rejoined(c, self.pool)
+        rejoined = time.monotonic()
+        self.assert_follow_ran(self.pool)
+        fv = fol["verdict"]
+        self.assertEqual(fol["kind"], "follow_primary", json.dumps(fol, indent=1))
+        self.assertEqual((fv["follower"], fv["primary"], fv["rejoin"]), (0, 1, "clean"),
+                         json.dumps(fol, indent=1))
+        fsteps = {s["name"]: s for s in fol["steps"]}
+        self.assertEqual(fsteps["rewind"]["outcome"], "skipped", json.dumps(fol, indent=1))
+        self.assertEqual(fsteps["attach"]["outcome"], "succeeded", json.dumps(fol, indent=1))
+        self.assertEqual(len(read_reports(self.follow_reports)), 1, "follow-primary ran twice")
+        time.sleep(0.3)
+        gap, _a, _b = w.downtime(t_follow)
         w.stop()
+        print("    %s: follow-primary %.2f s, both nodes up in SHOW pool_nodes %.2f s after the "
+              "failover, sync names '%s', longest write gap while rejoining %.2f s" % (
+                  name, fol["duration_s"], rejoined - t_follow, fv.get("sync_standby_names"), gap),
+              flush=True)
         self.check_no_loss(c, w, 1)
         c.wait_replay(0, c.current_lsn(1), timeout=60)
         self.check_no_loss(c, w, 0)
 
+    def wait_rejoined(self, c, pool, timeout=REJOIN_TIMEOUT):
+        """Wait until pgpool's follow_primary_command brought node 0 back: its report says
+        so, node 0 streams from node 1, synchronous_standby_names on node 1 is restored,
+        and SHOW pool_nodes has both nodes up, node 1 primary and node 0 standby."""
+        t0 = time.monotonic()
+        state = {}
+        while time.monotonic() - t0 < timeout:
+            reps = read_reports(self.follow_reports)
+            state["report"] = reps[0]["exit_code"] if reps else None
+            if reps and reps[0]["exit_code"] != 0:
+                self.fail("follow-primary failed:\n%s" % json.dumps(reps[0], indent=1))
+            try:
+                state["nodes"] = nodes = pool.pool_nodes()
+                state["streaming"] = c.psql(1, "SELECT application_name, state, sync_state"
+                                               " FROM pg_stat_replication")
+                state["sync"] = c.psql_value(1, "SELECT current_setting("
+                                                "'synchronous_standby_names')")
+            except Exception as e:  # noqa: BLE001 - pgpool restarting its children
+                state["error"] = str(e)
+                time.sleep(0.2)
+                continue
+            by_id = {n["node_id"]: n for n in nodes}
+            if reps and \
+                    all(by_id.get(i, {}).get("status") in ("up", "waiting") for i in "01") and \
+                    by_id["1"]["role"] == "primary" and by_id["0"]["role"] == "standby" and \
+                    ["node0", "streaming", "quorum"] in [list(r) for r in state["streaming"]] and \
+                    state["sync"] == "ANY 1 (node0)":
+                return reps[0], nodes
+            time.sleep(0.2)
+        self.fail("node 0 not back within %ss (pgpool's follow_primary_command): %r\n%s"
+                  % (timeout, state, pool.log_tail(60)))
+
     def test_1_quick_fast_stop(self):
         c, _pool, w, rep = self.failover_through_pgpool("quick stop", 0)
-        self.assert_clean_rejoin(c, w, rep)
+        self.assert_clean_rejoin(c, w, rep, "quick stop")
 
     def test_2_slow_fast_stop(self):
         c, _pool, w, rep = self.failover_through_pgpool("slow stop", 10, dirty_mb=800)
-        self.assert_clean_rejoin(c, w, rep)
+        self.assert_clean_rejoin(c, w, rep, "slow stop")
 
     def test_3_crash(self):
-        c, _pool, w, rep = self.failover_through_pgpool("crash", 20, mode="immediate")
+        c, pool, w, rep = self.failover_through_pgpool("crash", 20, mode="immediate")
         v = rep["verdict"]
         self.assertLess(rep["duration_s"], 30)
         self.assertEqual(v["old_primary_rejoin"], "needs_rewind", json.dumps(rep, indent=1))
         self.assertIn("not 'shut down'", v.get("unclean", ""))
+        # pgpool runs follow_primary_command for node 0; without pg_rewind it cannot
+        # follow, and rewind = never refuses: exit code 8, node 0 left down, untouched
+        fol = self.wait_report(path=self.follow_reports, timeout=REJOIN_TIMEOUT,
+                               what="follow_primary_command")
+        t_refused = time.monotonic()
+        self.assert_follow_ran(pool)
+        self.assertEqual(fol["exit_code"], 8, json.dumps(fol, indent=1))
+        self.assertEqual(fol["verdict"]["follower"], 0)
+        fsteps = {s["name"]: s for s in fol["steps"]}
+        self.assertEqual(fsteps["decide"]["outcome"], "failed", json.dumps(fol, indent=1))
+        self.assertNotIn("start", fsteps)
+        self.assertNotIn("attach", fsteps)
+        with open(self.hook_log) as f:
+            self.assertIn("rewind = never", f.read())
+        self.assertEqual(c.ping(0), "no_response")
+        self.assertEqual(read_pg_control(c.node(0).datadir)["Database cluster state"],
+                         "in production")     # the crash left it so; untouched
+        # pgpool keeps serving writes through node 1; node 0 stays down
+        self.assertIsNotNone(w.wait_ack(c.node(1).port, after=t_refused, timeout=30),
+                             "no write through pgpool after the refusal: %r" % w.errors[-5:])
+        time.sleep(2)
+        nodes = {n["node_id"]: n for n in pool.pool_nodes()}
+        self.assertEqual((nodes["0"]["status"], nodes["1"]["status"], nodes["1"]["role"]),
+                         ("down", "up", "primary"), nodes)
+        self.assertEqual(len(read_reports(self.follow_reports)), 1)
+        print("    crash: follow-primary refused in %.2f s (exit 8: %s); node 0 stays down" % (
+            fol["duration_s"], fol.get("message", "")[:120]), flush=True)
         w.stop()
         # synchronous replication: every acknowledged commit had reached node1
         self.check_no_loss(c, w, 1)
@@ -235,7 +344,7 @@ class PgpoolTest(unittest.TestCase):
         self.downtimes["switchover"] = gap
         print("\nswitchover: hook %.2f s, client write downtime %.2f s, old primary rejoin: %s"
               % (rep["duration_s"], gap, rep["verdict"]["old_primary_rejoin"]), flush=True)
-        self.assert_clean_rejoin(c, w, rep)
+        self.assert_clean_rejoin(c, w, rep, "switchover")
 
 
 if __name__ == "__main__":

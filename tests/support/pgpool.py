@@ -3,8 +3,11 @@
 
     from pgpool import Pgpool, PoolWriter, pgpool_available
 
-    pool = Pgpool(cluster, failover_command="/usr/bin/pgfailover failover %d %h ...")
+    pool = Pgpool(cluster, failover_command="/usr/bin/pgfailover failover %d %h ...",
+                  follow_primary_command="/usr/bin/pgfailover follow-primary %d %h ...")
     self.addCleanup(pool.stop)
+    pool.prepare()                    # optional: ports, pcp.conf and pcppass known before start
+    pool.pcp_port, pool.pcppass       # e.g. for pgfailover's [pcp] section
     pool.start()                      # waits until SHOW pool_nodes knows the primary
     w = PoolWriter(pool).start()      # inserts through pgpool, records acks
     pool.pool_nodes()                 # SHOW pool_nodes as a list of dicts
@@ -12,8 +15,9 @@
     pool.log_text()                   # pgpool's log (its standard error)
 
 pgpool listens on 127.0.0.1 only, on a port from 27100 up (PCP on a second
-one), with its sockets, pid file, status file and query cache directory in a
-private temporary directory; no watchdog, no pool_hba, no pool_passwd (the
+one; pcp.conf has SUPERUSER with an md5 of PCP_PASSWORD, and `pcppass` is a
+matching PCPPASSFILE, mode 0600), with its sockets, pid file, status file and
+query cache directory in a private temporary directory; no watchdog, no pool_hba, no pool_passwd (the
 backends trust 127.0.0.1). Streaming replication mode, every backend
 ALLOW_TO_FAILOVER, sr_check and health check every second,
 failover_on_backend_shutdown on, load balancing off (every query goes to the
@@ -66,9 +70,11 @@ def _q(value):
 class Pgpool:
     """pgpool -n -D -f <conf> -F <pcp.conf> -a <pool_hba.conf>, log in `logfile`."""
 
-    def __init__(self, cluster, failover_command="", extra=None, port=None, label="pgfo-pgpool"):
+    def __init__(self, cluster, failover_command="", extra=None, port=None, label="pgfo-pgpool",
+                 follow_primary_command=""):
         self.cluster = cluster
         self.failover_command = failover_command
+        self.follow_primary_command = follow_primary_command
         self.extra = dict(extra or {})
         self.port = port
         self.pcp_port = None
@@ -122,7 +128,7 @@ class Pgpool:
             "failover_on_backend_shutdown": "on",
             "failover_on_backend_error": "on",
             "failover_command": _q(self.failover_command),
-            "follow_primary_command": _q(""),
+            "follow_primary_command": _q(self.follow_primary_command),
             "failback_command": _q(""),
             "search_primary_node_timeout": 10,
             "auto_failback": "off",
@@ -138,7 +144,16 @@ class Pgpool:
         conf.update(self.extra)
         return "".join("%s = %s\n" % (k, v) for k, v in conf.items())
 
-    def start(self, timeout=30):
+    @property
+    def pcppass(self):
+        """The PCP password file (host:port:user:password, mode 0600); after prepare()."""
+        return self.path("pcppass")
+
+    def prepare(self):
+        """Private directory, ports, pcp.conf, pool_hba.conf and pcppass; start() calls it
+        unless done before (so that pcp_port and pcppass are known earlier)."""
+        if self.dir is not None:
+            return self
         ok, why = pgpool_available()
         if not ok:
             raise PgError(why)
@@ -151,17 +166,22 @@ class Pgpool:
             self._own_ports = [self.port, self.pcp_port]
         elif self.pcp_port is None:
             self.pcp_port = self.port + 1
-        with open(self.path("pgpool.conf"), "w") as f:
-            f.write(self._conf())
         md5 = subprocess.run([_tool("pg_md5"), PCP_PASSWORD], capture_output=True, text=True,
                              check=True, timeout=30).stdout.strip()
         with open(self.path("pcp.conf"), "w") as f:
             f.write("%s:%s\n" % (SUPERUSER, md5))
         with open(self.path("pool_hba.conf"), "w") as f:
             f.write("host all all 127.0.0.1/32 trust\n")
-        with open(self.path("pcppass"), "w") as f:
+        fd = os.open(self.path("pcppass"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write("%s:%d:%s:%s\n" % (HOST, self.pcp_port, SUPERUSER, PCP_PASSWORD))
         os.chmod(self.path("pcppass"), 0o600)
+        return self
+
+    def start(self, timeout=30):
+        self.prepare()
+        with open(self.path("pgpool.conf"), "w") as f:
+            f.write(self._conf())
         self.logfile = self.path("pgpool.log")
         self._log = open(self.logfile, "ab")
         self.proc = subprocess.Popen(
