@@ -59,6 +59,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import logfile
 
 PG_BINDIR = os.environ.get("PGFO_PG_BINDIR", "/usr/lib/postgresql/15/bin")
 CLIENT_BINDIR = "/usr/lib/postgresql/15/bin"   # client programs for other majors
@@ -1144,18 +1145,10 @@ class PgCluster:
 
     def log_text(self, node, since=0):
         """The node's server log from byte offset `since`."""
-        try:
-            with open(self.node(node).logfile, "rb") as f:
-                f.seek(since)
-                return f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return logfile.read_from(self.node(node).logfile, since)
 
     def log_size(self, node):
-        try:
-            return os.path.getsize(self.node(node).logfile)
-        except FileNotFoundError:
-            return 0
+        return logfile.size(self.node(node).logfile)
 
     def log_tail(self, node, lines=30):
         return "\n".join(self.log_text(node).splitlines()[-lines:])

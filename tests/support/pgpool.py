@@ -37,6 +37,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import logfile
 
 from pgcluster import (HOST, SUPERUSER, ConnectionLost, MiniConn, PgError, _clean_env,
                        port_base, release_ports, reserve_ports)
@@ -260,18 +261,10 @@ class Pgpool:
 
     # ---- log --------------------------------------------------------------------
     def log_text(self, since=0):
-        try:
-            with open(self.logfile, "rb") as f:
-                f.seek(since)
-                return f.read().decode(errors="replace")
-        except (OSError, TypeError):
-            return ""
+        return logfile.read_from(self.logfile, since)
 
     def log_size(self):
-        try:
-            return os.path.getsize(self.logfile)
-        except (OSError, TypeError):
-            return 0
+        return logfile.size(self.logfile)
 
     def log_tail(self, lines=60, since=0):
         return "\n".join(self.log_text(since).splitlines()[-lines:])

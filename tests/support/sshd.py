@@ -34,6 +34,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import logfile
 
 from pgcluster import HOST, PgError, release_ports, reserve_ports
 
@@ -219,18 +220,10 @@ class Sshd:
     # ---- log ----------------------------------------------------------------------
     def log_text(self, since=0):
         """sshd's log from byte offset `since`."""
-        try:
-            with open(self.logfile, "rb") as f:
-                f.seek(since)
-                return f.read().decode(errors="replace")
-        except (OSError, TypeError):
-            return ""
+        return logfile.read_from(self.logfile, since)
 
     def log_size(self):
-        try:
-            return os.path.getsize(self.logfile)
-        except (OSError, TypeError):
-            return 0
+        return logfile.size(self.logfile)
 
     def sessions(self, since=0):
         """Number of accepted public-key logins in the log after byte offset `since`."""
