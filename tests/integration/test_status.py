@@ -10,6 +10,7 @@ missing wal_log_hints are each reported as exactly that problem, exit 16.
 import json
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -40,9 +41,16 @@ class StatusCheckTest(unittest.TestCase):
     def test_status_of_a_healthy_then_degraded_cluster(self):
         c = self.cluster()
         cfg = write_config(c)
-        run = start_cli(["status"], cfg).wait(60)
-        self.assertEqual(run.rc, 0, run.describe())
-        nodes = {n["id"]: n for n in json.loads(run.stdout)["cluster"]}
+        # A standby that just connected is 'async' until its first reply
+        # counts; wait (bounded) for the quorum state the setting asks for.
+        deadline = time.monotonic() + 20
+        while True:
+            run = start_cli(["status"], cfg).wait(60)
+            self.assertEqual(run.rc, 0, run.describe())
+            nodes = {n["id"]: n for n in json.loads(run.stdout)["cluster"]}
+            if nodes[1].get("sync_state") == "quorum" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         self.assertEqual(nodes[0]["role"], "primary")
         self.assertEqual(nodes[0]["timeline"], 1)
         self.assertEqual(nodes[0]["synchronous_standby_names"], "ANY 1 (node1)")
