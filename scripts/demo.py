@@ -21,7 +21,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
 from pgcluster import PgCluster  # noqa: E402
 from pgfo import failover_hook, write_config  # noqa: E402
 
-DIRTY_MB = int(os.environ.get("PGFO_DEMO_DIRTY_MB", "600"))
+# A busy server's shutdown: ~2 GB of dirty buffers make the shutdown
+# checkpoint take long enough that an immediate promote loses the race every
+# time (with a few hundred MB a fast disk may let it win).
+DIRTY_MB = int(os.environ.get("PGFO_DEMO_DIRTY_MB", "2000"))
+SHARED_BUFFERS = os.environ.get("PGFO_DEMO_SHARED_BUFFERS", "3GB")
 
 
 def banner(text):
@@ -35,7 +39,8 @@ def downtime(writer, stop_started):
 
 def immediate_promote():
     banner("1) promote at once (what pgpool's failover.sh.sample does)")
-    with PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=300, label="pgfo-demo") as c:
+    with PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=300, label="pgfo-demo",
+                   shared_buffers=SHARED_BUFFERS) as c:
         w = c.writer(0, 1)
         time.sleep(0.5)
         c.dirty_buffers(0, DIRTY_MB)
@@ -61,7 +66,8 @@ def immediate_promote():
 
 def pgfailover():
     banner("2) pgfailover failover %d %h %p %D %m %H %M %P %r %R %N %S")
-    with PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=310, label="pgfo-demo") as c:
+    with PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=310, label="pgfo-demo",
+                   shared_buffers=SHARED_BUFFERS) as c:
         cfg = write_config(c)
         w = c.writer(0, 1)
         time.sleep(0.5)
