@@ -75,9 +75,7 @@ class FailoverTest(unittest.TestCase):
         # Two nodes: nobody is left to be synchronous, commits must not wait.
         self.assertEqual(self.sync_names(c, 1), "")
         # Writes resume on the new primary, then the old primary follows.
-        deadline = time.monotonic() + 30
-        while w.last_ack(1) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        w.wait_ack(1, timeout=30)
         self.assertIsNotNone(w.last_ack(1), "no write succeeded on the new primary")
         verdict = c.follow(0, 1)
         self.assertTrue(verdict.ok, verdict.message + "\n" + verdict.log_excerpt)
@@ -226,9 +224,7 @@ class FailoverTest(unittest.TestCase):
         self.assertFalse(c.is_running(0))
         verdict = c.follow(0, 1)
         self.assertTrue(verdict.ok, verdict.message)
-        deadline = time.monotonic() + 30
-        while w.last_ack(1) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        w.wait_ack(1, timeout=30)
         w.stop()
         self.assertEqual(w.missing_on(1), set())
 

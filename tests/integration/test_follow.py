@@ -84,9 +84,7 @@ class FollowTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(c.node(0).datadir, "postgresql.auto.conf.pgfailover.bak")))
         # commits wait for node0 again, and succeed
         c.psql(1, "CREATE TABLE after_follow AS SELECT 1 AS x", timeout=20)
-        deadline = time.monotonic() + 20
-        while w.last_ack(1) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        w.wait_ack(1, timeout=20)
         w.stop()
         self.assertEqual(w.missing_on(1), set())
         # pgpool may call it again: recognised, nothing restarted
@@ -175,9 +173,7 @@ class FollowTest(unittest.TestCase):
             self.assertEqual(sync_names(c, target), "ANY 1 (node%d)" % primary)
             primary = target
             time.sleep(0.3)
-        deadline = time.monotonic() + 20
-        while w.last_ack(primary) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        w.wait_ack(primary, timeout=20)
         w.stop()
         self.assertGreater(len(w.acked_ids), 100)
         self.assertEqual(w.missing_on(primary), set(), "acknowledged rows lost")

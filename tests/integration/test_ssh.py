@@ -131,9 +131,7 @@ class SshTest(unittest.TestCase):
         self.assertGreaterEqual(self.sshd.sessions(since), 2, log)
         self.assertIn("Starting session: command for %s" % self.sshd.user, log)
         self.assertPrimary(c, 1)
-        deadline = time.monotonic() + 30
-        while w.last_ack(1) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        w.wait_ack(1, timeout=30)
         self.assertIsNotNone(w.last_ack(1), "no write succeeded on the new primary")
         verdict = c.follow(0, 1)
         self.assertTrue(verdict.ok, verdict.message + "\n" + verdict.log_excerpt)

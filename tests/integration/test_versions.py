@@ -89,9 +89,7 @@ class VersionsTest(unittest.TestCase):
         self.assertEqual(c.psql_value(1, "SELECT pg_is_in_recovery()"), "f")
         self.assertEqual(c.psql_value(1, "SELECT '[' || current_setting('synchronous_standby_names')"
                                          " || ']'"), "[]")
-        deadline = time.monotonic() + 30
-        while w.last_ack(1) is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        w.wait_ack(1, timeout=30)
         self.assertIsNotNone(w.last_ack(1), "no write succeeded on the new primary")
         # pgpool's follow_primary_command: the old primary follows through
         # pgfailover itself (recovery.conf on 11, standby.signal on 12+)

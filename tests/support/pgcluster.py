@@ -613,6 +613,14 @@ class Writer:
         with self.lock:
             return {a[0] for a in self.acked}
 
+    def wait_ack(self, node=None, timeout=30):
+        """Wait (at most `timeout` s) until some write is acknowledged, on
+        `node` if given; then last_ack(node), None if none came."""
+        deadline = time.monotonic() + timeout
+        while self.last_ack(node) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.last_ack(node)
+
     def last_ack(self, node=None):
         """(id, node_id, time) of the last ack, optionally only on `node`."""
         nid = None if node is None else self.cluster.node(node).id
