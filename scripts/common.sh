@@ -51,8 +51,9 @@ source_files() {
         [[ -e "$src/$f" || -L "$src/$f" ]] && printf '%s\0' "$f"
       done
   else
+    # directories only: __init__.py is a source file
     (cd "$src" && find . -type d \( -name .git -o -name 'build*' -o -name '_*' -o -name __pycache__ \) \
-                        -prune -o \( -type f -o -type l \) -print0)
+                        -prune -o \( -type f -o -type l \) -print0 | sed -z 's|^\./||')
   fi
 }
 

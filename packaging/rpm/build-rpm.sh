@@ -21,7 +21,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-src=$(cd "$here/../.." && pwd)
+# source_files (what the tarball holds) and $src, the tree's top.
+source "$here/../../scripts/common.sh"
 spec=$here/pgfailover.spec
 outdir=
 update=0
@@ -64,19 +65,6 @@ fi
 echo "== pgfailover $version-$release"
 
 # ---------------------------------------------------------------- tarball
-list_files() {
-  if command -v git >/dev/null 2>&1 &&
-     git -c safe.directory='*' -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git -c safe.directory='*' -C "$src" ls-files -z --cached --others --exclude-standard |
-      while IFS= read -r -d '' f; do
-        [[ -e "$src/$f" || -L "$src/$f" ]] && printf '%s\0' "$f"
-      done
-  else
-    # directories only: __init__.py is a source file
-    (cd "$src" && find . -type d \( -name .git -o -name 'build*' -o -name '_*' -o -name __pycache__ \) \
-                        -prune -o \( -type f -o -type l \) -print0 | sed -z 's|^\./||')
-  fi
-}
 # A file this user cannot read (a private file of whoever else works in the
 # tree) is left out, visibly, instead of failing the tarball.
 readable_only() {
@@ -86,7 +74,7 @@ readable_only() {
     else echo "warning: not readable, left out of the tarball: $f" >&2; fi
   done
 }
-list_files | readable_only | tar -C "$src" --null -T - --transform "flags=r;s|^|pgfailover-$version/|" \
+source_files | readable_only | tar -C "$src" --null -T - --transform "flags=r;s|^|pgfailover-$version/|" \
   --owner=0 --group=0 -czf "$top/SOURCES/pgfailover-$version.tar.gz"
 cp "$spec" "$top/SPECS/"
 echo "== source tarball: $(tar -tzf "$top/SOURCES/pgfailover-$version.tar.gz" | wc -l) entries"
