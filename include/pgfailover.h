@@ -76,7 +76,8 @@ typedef enum pgfo_status {
     PGFO_ERR_STATE = 13,           /* the cluster is not in a state the action can work from */
     PGFO_ERR_NOMEM = 14,           /* out of memory */
     PGFO_ERR_CANCELLED = 15,       /* reserved: cancelled by the caller */
-    PGFO_ERR_CHECK = 16            /* pgfo_check found problems (listed in the report) */
+    PGFO_ERR_CHECK = 16,           /* pgfo_check found problems (listed in the report) */
+    PGFO_ERR_SPLIT_BRAIN = 17      /* after the action more than one node is a primary: fence one now */
 } pgfo_status_t;
 
 typedef struct pgfo_ctx pgfo_ctx_t;     /* a configured cluster plus last error and result */
@@ -251,9 +252,10 @@ PGFO_API pgfo_status_t pgfo_read_checkpoint(pgfo_ctx_t *ctx, int node_id, int *s
                                             uint32_t *timeline);
 
 /*
- * Wait until node_id (a standby) has flushed WAL up to `target`
- * (pg_last_wal_receive_lsn() >= target). *reached (may be NULL) receives the
- * last position seen.
+ * Wait until node_id (a standby) has flushed WAL up to `target`: the larger
+ * of pg_last_wal_receive_lsn() and pg_last_wal_replay_lsn() (a standby
+ * restarted while its primary is down has only the latter) >= target.
+ * *reached (may be NULL) receives the last position seen.
  */
 PGFO_API pgfo_status_t pgfo_wait_flush(pgfo_ctx_t *ctx, int node_id, uint64_t target,
                                        double timeout, uint64_t *reached);

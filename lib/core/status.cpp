@@ -27,6 +27,7 @@ constexpr StatusText kStatus[] = {
     {PGFO_ERR_NOMEM, "PGFO_ERR_NOMEM", "out of memory"},
     {PGFO_ERR_CANCELLED, "PGFO_ERR_CANCELLED", "cancelled"},
     {PGFO_ERR_CHECK, "PGFO_ERR_CHECK", "check found problems"},
+    {PGFO_ERR_SPLIT_BRAIN, "PGFO_ERR_SPLIT_BRAIN", "more than one node is a primary"},
 };
 
 const StatusText *find(pgfo_status_t code) {

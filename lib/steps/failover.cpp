@@ -49,9 +49,9 @@ std::vector<std::string> available_standbys(Context &ctx, PgConn &conn, const st
 }
 
 void take_advisory_lock(Context &ctx, PgConn &conn) {
-    // Every runner, on any host, meets at the candidate: hold a session
-    // advisory lock there for the whole run (works on a hot standby and
-    // survives its promotion, as the session does).
+    // Runners on any host meet at the nodes themselves: a session advisory
+    // lock works on a hot standby and survives its promotion, as the
+    // session does; it goes away with the session if the runner dies.
     Stopwatch sw;
     const std::string key = "pgfailover:" + ctx.cfg.cluster_name;
     for (;;) {
@@ -82,8 +82,11 @@ public:
     StepResult sync_standbys();
     StepResult promote();
     StepResult verify();
+    StepResult one_primary();
 
     json verdict() const;
+    // After a failure: what the cluster looks like now, for the message.
+    std::pair<std::string, std::string> cluster_state() const;
     bool needs_rewind() const { return rejoin_ == "needs_rewind"; }
 
 private:
@@ -95,6 +98,7 @@ private:
     const Node &cand_;
     std::unique_ptr<FileLock> file_lock_;
     std::optional<PgConn> conn_; // to the candidate, for the whole run
+    std::vector<PgConn> lock_conns_; // sessions holding the advisory lock on the other standbys
     bool already_primary_ = false;
     bool old_running_primary_ = false;
     bool old_is_standby_ = false;
@@ -104,6 +108,9 @@ private:
     std::string sync_before_, sync_after_;
     bool sync_changed_ = false;
     bool promoted_ = false;
+    bool stop_requested_ = false;    // we asked the old primary to stop
+    bool old_down_ = false;          // the old primary is known down (or its host unreachable)
+    bool promote_requested_ = false; // a promotion was asked of the candidate
     SwitchPoint switch_;
     std::string rejoin_ = "unknown";
 };
@@ -115,7 +122,8 @@ struct PrimaryStep {
 };
 
 const PrimaryStep kPrimaryFailover[] = {
-    {"lock", "take the cluster lock on this host and the advisory lock on the candidate",
+    {"lock", "take the cluster lock on this host and the advisory lock on the candidate and every other "
+             "reachable standby, in node id order",
      &PrimaryFailover::lock},
     {"inspect", "look at both nodes: roles, versions, whether the old primary still runs",
      &PrimaryFailover::inspect},
@@ -135,6 +143,8 @@ const PrimaryStep kPrimaryFailover[] = {
      &PrimaryFailover::promote},
     {"verify", "read the new timeline's switch point: can the old primary rejoin without pg_rewind?",
      &PrimaryFailover::verify},
+    {"one_primary", "check that the candidate is now the only node out of recovery",
+     &PrimaryFailover::one_primary},
 };
 
 void PrimaryFailover::unclean(const std::string &reason) {
@@ -153,9 +163,42 @@ StepResult PrimaryFailover::lock() {
     if (ctx_.dry_run) return StepResult::skip("dry run: no locks taken");
     file_lock_ = std::make_unique<FileLock>(lock_file_path(ctx_.cfg), ctx_.cfg.lock_timeout,
                                             ctx_.cfg.poll_interval);
-    take_advisory_lock(ctx_, *conn_);
-    return StepResult::done("holding " + lock_file_path(ctx_.cfg) + " and the advisory lock on " +
-                            node_label(cand_));
+    // A lock file only serialises runs on this host. Two pgpool nodes (or an
+    // operator elsewhere) may pick different candidates, so the advisory lock
+    // is taken on every standby that answers, always in node id order: any
+    // two runs then meet at the first node both reach, and never wait for
+    // each other in a circle. The candidate's lock is required; a standby
+    // that does not answer is skipped (it cannot be promoted either).
+    std::vector<std::string> held, skipped;
+    for (const auto &[id, n] : ctx_.cfg.nodes) {
+        if (id == old_.id) continue;
+        if (id == cand_.id) {
+            take_advisory_lock(ctx_, *conn_);
+            held.push_back("node " + std::to_string(id));
+            continue;
+        }
+        if (ping_node(n, ctx_.cfg) != PGFO_PING_OK) {
+            skipped.push_back("node " + std::to_string(id));
+            continue;
+        }
+        try {
+            PgConn c = PgConn::open(n, ctx_.cfg);
+            take_advisory_lock(ctx_, c);
+            lock_conns_.push_back(std::move(c));
+            held.push_back("node " + std::to_string(id));
+        } catch (const Error &e) {
+            if (e.code() == PGFO_ERR_LOCKED) throw;
+            skipped.push_back("node " + std::to_string(id) + " (" + e.what() + ")");
+        }
+    }
+    auto list = [](const std::vector<std::string> &v) {
+        std::string s;
+        for (const auto &x : v) s += (s.empty() ? "" : ", ") + x;
+        return s;
+    };
+    std::string s = "holding " + lock_file_path(ctx_.cfg) + " and the advisory lock on " + list(held);
+    if (!skipped.empty()) s += "; not reachable: " + list(skipped);
+    return StepResult::done(s, {{"advisory_locks", held}, {"unreachable", skipped}});
 }
 
 StepResult PrimaryFailover::inspect() {
@@ -174,6 +217,25 @@ StepResult PrimaryFailover::inspect() {
     if (old_is_standby_ && !already_primary_)
         throw Error(PGFO_ERR_STATE, node_label(old_) + " is running as a standby and " + node_label(cand_) +
                                         " is still in recovery: there is no primary to fail over from");
+    // Another failover (another pgpool node, an operator) may have promoted a
+    // different standby already: promoting ours too would make two primaries.
+    std::string others;
+    for (const auto &r : node_roles(ctx_)) {
+        if (r.node->id == old_.id || r.node->id == cand_.id) continue;
+        d["node" + std::to_string(r.node->id)] = role_name(r.kind);
+        if (r.kind == NodeRole::Primary) others += (others.empty() ? "" : ", ") + node_label(*r.node);
+    }
+    if (!others.empty() && !already_primary_)
+        throw Error(PGFO_ERR_REFUSED, others + " is already a primary (promoted by another failover: another "
+                                               "pgpool node or an operator?); promoting " + node_label(cand_) +
+                                               " as well would make two primaries: NOT promoting. Make pgpool "
+                                               "use " + others + " as its primary");
+    if (!others.empty()) {
+        std::string msg = "two primaries: " + node_label(cand_) + " and " + others + " are both out of recovery";
+        ctx_.emit("failover.split_brain", "inspect", "critical",
+                  {{"nodes", {{"candidate", node_json(cand_)}}}, {"message", msg}});
+        throw Error(PGFO_ERR_SPLIT_BRAIN, msg + "; changing nothing: fence one of them now");
+    }
     std::string s = node_label(cand_) + (already_primary_ ? " is already a primary (it will not be promoted again)"
                                                           : " is a standby") +
                     "; old primary " + node_label(old_) + ": " + ping_name(ping);
@@ -192,6 +254,7 @@ StepResult PrimaryFailover::stop_old_primary() {
                                           node_label(cand_) + " (set on_running = stop to switch over)");
     if (ctx_.dry_run) return StepResult::skip("dry run: would stop it with pg_ctl stop -m fast");
     request_fast_stop(ctx_, old_);
+    stop_requested_ = true;
     return StepResult::done("fast shutdown requested (on_running = stop)");
 }
 
@@ -202,6 +265,7 @@ StepResult PrimaryFailover::wait_shutdown() {
               {"pid", w.last.pid.pid}, {"checks", w.checks}};
     if (w.last.host_unreachable) {
         d["access_error"] = w.last.access_error;
+        old_down_ = true;
         unclean("the old primary's host cannot be reached (" + w.last.access_error + ")");
         return StepResult::done("host unreachable; proceeding under on_unclean = promote", d);
     }
@@ -209,6 +273,7 @@ StepResult PrimaryFailover::wait_shutdown() {
         return StepResult::skip(std::string("dry run: the old primary is still up (") + ping_name(w.last.ping) +
                                     "); would wait up to " + std::to_string(static_cast<int>(ctx_.cfg.shutdown_timeout)) + " s",
                                 d);
+    old_down_ = true;
     std::string pid = w.last.pid.state == PidFileState::Gone
                           ? "postmaster.pid gone"
                           : "postmaster.pid stale (process " + std::to_string(w.last.pid.pid) + " is not alive)";
@@ -261,12 +326,17 @@ StepResult PrimaryFailover::candidates() {
     auto mine = conn_->scalar("SELECT pg_last_wal_receive_lsn()", {}, ctx_.cfg.command_timeout);
     std::optional<Lsn> cand = mine ? parse_lsn(*mine) : std::nullopt;
     json d = {{"candidate", cand ? format_lsn(*cand) : "none"}};
-    std::string ahead;
+    std::string ahead, primaries;
     for (const auto &[id, n] : ctx_.cfg.nodes) {
         if (id == old_.id || id == cand_.id || ping_node(n, ctx_.cfg) != PGFO_PING_OK) continue;
         try {
             PgConn c = PgConn::open(n, ctx_.cfg);
-            if (!in_recovery(c)) continue;
+            if (!in_recovery(c)) {
+                // promoted since the inspect step, e.g. by hand during the wait
+                primaries += (primaries.empty() ? "" : ", ") + node_label(n);
+                d["node" + std::to_string(id)] = "primary";
+                continue;
+            }
             auto v = c.scalar("SELECT pg_last_wal_receive_lsn()", {}, ctx_.cfg.command_timeout);
             auto lsn = v ? parse_lsn(*v) : std::nullopt;
             d["node" + std::to_string(id)] = lsn ? format_lsn(*lsn) : "none";
@@ -276,6 +346,10 @@ StepResult PrimaryFailover::candidates() {
             d["node" + std::to_string(id)] = e.what();
         }
     }
+    if (!primaries.empty())
+        throw Error(PGFO_ERR_REFUSED, primaries + " became a primary while this failover waited (promoted by "
+                                                  "hand or by another tool?); promoting " + node_label(cand_) +
+                                                  " as well would make two primaries: NOT promoting");
     if (ahead.empty()) return StepResult::done("no other standby has more WAL than the candidate", d);
     std::string msg = "another standby has received more WAL than the candidate " + node_label(cand_) + " (" +
                       (cand ? format_lsn(*cand) : std::string("none")) + "): " + ahead +
@@ -317,7 +391,7 @@ StepResult PrimaryFailover::promote() {
     if (ctx_.dry_run)
         return StepResult::skip(std::string("dry run: would promote with ") +
                                 (conn_->server_version() >= 120000 ? "pg_promote()" : "pg_ctl promote"));
-    PromoteResult r = pgfo::promote(ctx_, cand_, *conn_, ctx_.cfg.promote_timeout);
+    PromoteResult r = pgfo::promote(ctx_, cand_, *conn_, ctx_.cfg.promote_timeout, &promote_requested_);
     promoted_ = !r.already_primary;
     if (r.already_primary) return StepResult::skip(node_label(cand_) + " became a primary meanwhile: not promoting twice");
     return StepResult::done("promoted with " + r.method + ", accepting writes; CHECKPOINT requested",
@@ -355,6 +429,60 @@ StepResult PrimaryFailover::verify() {
     return StepResult::done(s, d);
 }
 
+StepResult PrimaryFailover::one_primary() {
+    if (ctx_.dry_run) return StepResult::skip("dry run: nothing promoted");
+    std::vector<NodeRole> roles = node_roles(ctx_);
+    json d = json::object();
+    std::vector<std::string> primaries;
+    bool cand_primary = false;
+    for (const auto &r : roles) {
+        d["node" + std::to_string(r.node->id)] = role_name(r.kind);
+        if (r.kind != NodeRole::Primary) continue;
+        primaries.push_back(node_label(*r.node));
+        if (r.node->id == cand_.id) cand_primary = true;
+    }
+    if (cand_primary && primaries.size() == 1)
+        return StepResult::done("exactly one primary: " + describe_roles(roles), d);
+    std::string msg = primaries.size() > 1 ? "TWO PRIMARIES after the failover: " + describe_roles(roles)
+                                           : "the candidate " + node_label(cand_) +
+                                                 " is not out of recovery after its promotion: " +
+                                                 describe_roles(roles);
+    if (primaries.size() > 1) {
+        ctx_.emit("failover.split_brain", "one_primary", "critical",
+                  {{"nodes", {{"candidate", node_json(cand_)}, {"old_primary", node_json(old_)}}},
+                   {"message", msg}});
+        throw Error(PGFO_ERR_SPLIT_BRAIN, msg + "; fence every primary but " + node_label(cand_) +
+                                              " before a client writes to it");
+    }
+    throw Error(PGFO_ERR_STATE, msg);
+}
+
+std::pair<std::string, std::string> PrimaryFailover::cluster_state() const {
+    std::string sync = sync_changed_ ? "; synchronous_standby_names on " + node_label(cand_) + " is now '" +
+                                           sync_after_ + "' (was '" + sync_before_ + "')"
+                                     : "";
+    if (promoted_ || already_primary_)
+        return {"promoted", node_label(cand_) + " is the primary (promoted" +
+                                (already_primary_ ? " before this run)" : ")") + sync};
+    if (promote_requested_)
+        return {"promotion_pending",
+                "the promotion of " + node_label(cand_) + " was requested and may still complete; the old primary " +
+                    node_label(old_) + " is down: look at pg_is_in_recovery() on " + node_label(cand_) +
+                    " before anything else (a re-run of pgfailover recognises a finished promotion)" + sync};
+    if (old_down_) {
+        std::string old = ckpt_ && ckpt_->clean ? "shut down cleanly at " + format_lsn(ckpt_->end) +
+                                                      ": it can be started again as the primary"
+                                                : "down";
+        return {"no_primary", "the cluster has NO primary: the old primary " + node_label(old_) + " is " + old +
+                                  ", and " + node_label(cand_) + " was not promoted; re-run pgfailover once the "
+                                  "cause is fixed" + sync};
+    }
+    if (stop_requested_)
+        return {"old_primary_stopping", "the old primary " + node_label(old_) + " was asked to stop (on_running = "
+                                        "stop) and " + node_label(cand_) + " was not promoted" + sync};
+    return {"unchanged", "nothing was changed" + sync};
+}
+
 json PrimaryFailover::verdict() const {
     json v = {{"action", "promote"},
               {"new_primary", cand_.id},
@@ -365,6 +493,7 @@ json PrimaryFailover::verdict() const {
               {"sync_standby_names_before", sync_before_},
               {"sync_standby_names_after", sync_changed_ ? sync_after_ : sync_before_}};
     if (!unclean_reason_.empty()) v["unclean"] = unclean_reason_;
+    v["cluster_state"] = cluster_state().first;
     if (ckpt_ && ckpt_->clean) v["checkpoint_end"] = format_lsn(ckpt_->end);
     if (flushed_) v["candidate_flushed"] = format_lsn(*flushed_);
     if (switch_.point) v["switch_point"] = format_lsn(*switch_.point);
@@ -380,8 +509,10 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
     try {
         for (const auto &s : kPrimaryFailover) run.step(s.name, s.what, [&] { return (f.*s.fn)(); });
     } catch (const Error &e) {
-        ctx.result_json = run.finish(e.code(), e.what(), f.verdict());
-        throw;
+        // Never leave a half-done cluster without saying what it looks like.
+        std::string msg = std::string(e.what()) + ". State: " + f.cluster_state().second;
+        ctx.result_json = run.finish(e.code(), msg, f.verdict());
+        throw Error(e.code(), msg);
     }
     std::string msg;
     if (ctx.dry_run) msg = "dry run complete: nothing was changed";

@@ -156,19 +156,67 @@ bool in_recovery(PgConn &conn) {
     return v && *v == "t";
 }
 
+const char *role_name(NodeRole::Kind k) {
+    switch (k) {
+    case NodeRole::Primary: return "primary";
+    case NodeRole::Standby: return "standby";
+    case NodeRole::Down: return "down";
+    default: return "unknown";
+    }
+}
+
+std::vector<NodeRole> node_roles(Context &ctx) {
+    std::vector<NodeRole> roles;
+    for (const auto &[id, n] : ctx.cfg.nodes) {
+        NodeRole r;
+        r.node = &n;
+        pgfo_ping_t ping = ping_node(n, ctx.cfg);
+        if (ping == PGFO_PING_NO_RESPONSE) {
+            r.kind = NodeRole::Down;
+        } else if (ping != PGFO_PING_OK) {
+            r.detail = ping_name(ping);
+        } else {
+            try {
+                PgConn c = PgConn::open(n, ctx.cfg);
+                r.kind = in_recovery(c) ? NodeRole::Standby : NodeRole::Primary;
+            } catch (const Error &e) {
+                r.detail = e.what();
+            }
+        }
+        roles.push_back(std::move(r));
+    }
+    return roles;
+}
+
+std::string describe_roles(const std::vector<NodeRole> &roles) {
+    std::string s;
+    for (const auto &r : roles) {
+        if (!s.empty()) s += ", ";
+        s += node_label(*r.node) + " " + role_name(r.kind);
+        if (!r.detail.empty()) s += " (" + r.detail + ")";
+    }
+    return s;
+}
+
 FlushWait wait_flush(Context &ctx, PgConn &conn, Lsn target, double timeout) {
     FlushWait w;
     Stopwatch sw;
     std::optional<Lsn> prev;
     double unchanged_since = 0;
     for (;;) {
+        // The receive position is what the walreceiver flushed since it
+        // started. A standby restarted while its primary was down has none,
+        // yet replays what it had flushed before: WAL it replayed is on its
+        // disk too, so the larger of the two counts.
         auto rows = conn.query(
-            "SELECT pg_last_wal_receive_lsn(), "
+            "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
             "(SELECT status FROM pg_stat_wal_receiver LIMIT 1)",
             {}, ctx.cfg.command_timeout);
         w.waited = sw.seconds();
         w.last = lsn_or_null(rows.at(0).at(0));
-        bool streaming = rows.at(0).at(1).has_value();
+        if (auto replayed = lsn_or_null(rows.at(0).at(1)); replayed && (!w.last || *replayed > *w.last))
+            w.last = replayed;
+        bool streaming = rows.at(0).at(2).has_value();
         if (w.last && *w.last >= target) {
             w.reached = true;
             return w;
@@ -207,7 +255,7 @@ void set_sync_standbys(Context &ctx, PgConn &conn, const std::string &value) {
     }
 }
 
-PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeout) {
+PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeout, bool *requested) {
     PromoteResult res;
     Stopwatch sw;
     if (!in_recovery(conn)) {
@@ -240,12 +288,14 @@ PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeo
         if (first && !r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
     };
     request(true);
+    if (requested) *requested = true;
     double last_request = sw.seconds();
     int requests = 1;
     while (in_recovery(conn)) {
         if (sw.seconds() > timeout)
             throw Error(PGFO_ERR_TIMEOUT, node_label(node) + ": still in recovery " +
-                                              std::to_string(static_cast<int>(timeout)) + " s after " + res.method);
+                                              std::to_string(static_cast<int>(timeout)) + " s after " + res.method +
+                                              " (requested " + std::to_string(requests) + " times)");
         poll_sleep(ctx.cfg);
         if (sw.seconds() - last_request >= 0.1) {
             request(false);

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/context.h"
 #include "pg/conn.h"
@@ -77,6 +78,18 @@ std::string current_sync_standbys(PgConn &conn);
 
 bool in_recovery(PgConn &conn);
 
+// What one configured node is, seen from here right now.
+struct NodeRole {
+    const Node *node = nullptr;
+    enum Kind { Primary, Standby, Down, Unknown } kind = Unknown;
+    std::string detail; // why Unknown (rejecting connections, a connection error)
+};
+const char *role_name(NodeRole::Kind k);
+// Every configured node, in id order: ping, then pg_is_in_recovery().
+std::vector<NodeRole> node_roles(Context &ctx);
+// "node 1 (host:port) primary, node 0 (...) down, ..."
+std::string describe_roles(const std::vector<NodeRole> &roles);
+
 struct PromoteResult {
     bool already_primary = false;
     std::string method;  // "pg_promote()" or "pg_ctl promote"
@@ -85,7 +98,9 @@ struct PromoteResult {
 
 // Promote (pg_promote on 12+, pg_ctl promote on 11), wait until the node
 // accepts a write, request a CHECKPOINT (not waited for). Recognises a node that is already a primary.
-PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeout);
+// *requested (when given) becomes true once the node has accepted the first
+// request: from then on the promotion may complete even if this throws.
+PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeout, bool *requested = nullptr);
 
 struct SwitchPoint {
     uint32_t timeline = 0;     // the node's current timeline

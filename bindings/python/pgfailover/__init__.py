@@ -63,6 +63,7 @@ class Status(enum.IntEnum):
     ERR_NOMEM = 14
     ERR_CANCELLED = 15
     ERR_CHECK = 16
+    ERR_SPLIT_BRAIN = 17
 
 
 class LogLevel(enum.IntEnum):
