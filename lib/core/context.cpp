@@ -150,17 +150,20 @@ void Context::reconfigure_logging() {
         s->set_pattern(pattern);
         sinks.push_back(s);
     }
+    // A log file that cannot be opened (directory gone, not writable, disk
+    // full) must not stop a failover: the lines still go to standard error
+    // (pgpool's log) and to the callback, with a warning naming the file.
+    std::string log_file_error;
     if (!cfg.log_file.empty()) {
-        std::shared_ptr<spdlog::sinks::basic_file_sink_mt> s;
         try {
-            s = std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.log_file, false);
+            auto s = std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.log_file, false);
+            s->set_level(parse_level(cfg.log_level));
+            s->set_pattern(pattern);
+            sinks.push_back(s);
         } catch (const spdlog::spdlog_ex &e) {
-            throw Error(PGFO_ERR_CONFIG,
-                        "cannot open log_file " + cfg.log_file + ": " + e.what());
+            log_file_error = "cannot open log_file " + cfg.log_file + " (" + e.what() +
+                             "): logging to standard error only";
         }
-        s->set_level(parse_level(cfg.log_level));
-        s->set_pattern(pattern);
-        sinks.push_back(s);
     }
     auto worker_logger = std::make_shared<spdlog::logger>("pgfailover", sinks.begin(), sinks.end());
     worker_logger->set_level(spdlog::level::debug);
@@ -177,6 +180,7 @@ void Context::reconfigure_logging() {
     logger->set_level(spdlog::level::debug);
     logger->flush_on(spdlog::level::debug); // pgpool may kill us; every line must be on disk
     logger_ = std::move(logger);
+    if (!log_file_error.empty()) logger_->warn("{}", log_file_error);
 }
 
 void Context::begin_run(const std::string &kind) {

@@ -3,6 +3,10 @@
 #include "steps/status.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <optional>
 #include <set>
@@ -143,6 +147,17 @@ void cluster_check(Context &ctx) {
                                std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
                                std::to_string(st.st_mode & 7) + ")",
                       "chmod 0640 " + cfg.path + " (owner root or postgres, group postgres)");
+        }
+        if (!cfg.log_file.empty()) {
+            // appending needs the file writable, or its directory when it does not exist yet
+            std::string dir = cfg.log_file.substr(0, cfg.log_file.rfind('/'));
+            bool ok = ::access(cfg.log_file.c_str(), W_OK) == 0 ||
+                      (errno == ENOENT && ::access(dir.empty() ? "/" : dir.c_str(), W_OK | X_OK) == 0);
+            if (!ok)
+                p.add("-", "log_file " + cfg.log_file + " cannot be written (" + std::strerror(errno) +
+                               "): runs log to standard error only",
+                      "create " + (dir.empty() ? std::string("/") : dir) +
+                          " writable by the user pgpool runs the hook as, or change [general] log_file");
         }
         int primaries = 0;
         const Node *primary = nullptr;
