@@ -442,6 +442,16 @@ void apply_webhook(Webhook &w, const std::string &sec, const std::string &key, c
     }
 }
 
+// "scheme://user:password@host/..." (any user information counts).
+bool url_has_credentials(const std::string &url) {
+    auto start = url.find("://");
+    if (start == std::string::npos) return false;
+    start += 3;
+    auto end = url.find_first_of("/?#", start);
+    return url.substr(start, end == std::string::npos ? std::string::npos : end - start).find('@') !=
+           std::string::npos;
+}
+
 // ---------------------------------------------------------------- file reading
 
 struct ParseState {
@@ -825,6 +835,7 @@ Config load_config(const std::string &path) {
     // The file names the programs pgfailover runs and where: one that every
     // user can change is refused. One every user can read gets a warning
     // only (no password can be in it).
+    std::string world_readable; // its mode, when every user can read it
     struct stat sb {};
     if (::stat(path.c_str(), &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & (S_IWOTH | S_IROTH))) {
         char mode[8];
@@ -833,6 +844,7 @@ Config load_config(const std::string &path) {
             throw Error(PGFO_ERR_CONFIG, path + ": every user can write to it (mode " + mode +
                                              "; allowed: a file others cannot write, e.g. chmod 0640)");
         st.cfg.warnings.push_back(path + ": every user can read it (mode " + mode + "; chmod 0640 is enough)");
+        world_readable = mode;
     }
     st.text = read_small_file(path, kMaxConfigSize, "config");
     st.cfg.path = path;
@@ -845,6 +857,18 @@ Config load_config(const std::string &path) {
         throw Error(PGFO_ERR_CONFIG,
                     path + ":" + std::to_string(rc) + ": syntax error (allowed: 'key = value', '[section]', '# comment')");
 
+    if (!world_readable.empty()) {
+        // No password can be in the file, but a webhook's HMAC key or the
+        // credentials in its URL can: those are refused in a file anyone reads.
+        for (const auto &[name, w] : st.cfg.webhooks) {
+            const char *what = w.secret_inline ? "secret" : url_has_credentials(w.url) ? "url" : nullptr;
+            if (what)
+                throw Error(PGFO_ERR_CONFIG, path + ": [webhook." + name + "] " + what +
+                                                 " holds a credential and every user can read the file (mode " +
+                                                 world_readable + "); allowed: chmod 0640 (group postgres), or "
+                                                 "the key in a secret_file only its owner can read");
+        }
+    }
     if (!st.cfg.pgpool_conf.empty()) merge_pgpool(st);
     validate_config(st.cfg);
     return std::move(st.cfg);

@@ -536,6 +536,39 @@ TEST_F(ConfigTest, WorldWritableFileIsRefusedWorldReadableWarned) {
     EXPECT_TRUE(load_config(p).warnings.empty());
 }
 
+TEST_F(ConfigTest, WorldReadableFileWithACredentialIsRefused) {
+    const auto readable = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                          fs::perms::others_read;
+    for (const auto &[body, key] :
+         std::vector<std::pair<std::string, std::string>>{
+             {"url = http://127.0.0.1:9/hook\nsecret = s3cr3t-value\n", "secret"},
+             {"url = https://alice:pw@hooks.example.com/x\n", "url"},
+             {"url = https://token@hooks.example.com/x\n", "url"}}) {
+        SCOPED_TRACE(body);
+        std::string p = write("[node.0]\nhost = db0\n[webhook.ops]\n" + body);
+        fs::permissions(p, readable);
+        try {
+            load_config(p);
+            ADD_FAILURE() << "a credential in a world-readable file was accepted";
+        } catch (const Error &e) {
+            EXPECT_EQ(e.code(), PGFO_ERR_CONFIG);
+            std::string msg = e.what();
+            EXPECT_EQ(msg, p + ": [webhook.ops] " + key + " holds a credential and every user can read the file "
+                              "(mode 0644); allowed: chmod 0640 (group postgres), or the key in a secret_file only "
+                              "its owner can read");
+            EXPECT_EQ(msg.find("s3cr3t"), std::string::npos);
+            EXPECT_EQ(msg.find("pw@"), std::string::npos);
+        }
+        // the same file readable by its group only is accepted
+        fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+        EXPECT_EQ(load_config(p).webhooks.size(), 1u);
+    }
+    // an @ in the path or query is not a credential
+    std::string p = write("[node.0]\nhost = db0\n[webhook.ops]\nurl = https://hooks.example.com/a@b?x=@\n");
+    fs::permissions(p, readable);
+    EXPECT_EQ(load_config(p).warnings.size(), 1u);
+}
+
 // pg_ctl start puts these paths in double quotes for /bin/sh.
 TEST_F(ConfigTest, ServerPathsWithShellExpansionAreRejected) {
     for (const std::string key : {"data_directory", "bin_directory"})
