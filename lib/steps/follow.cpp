@@ -376,6 +376,7 @@ void switchover(Context &ctx, int target) {
     auto keep_part = [&] { parts.push_back(json::parse(ctx.result_json, nullptr, false)); };
     const Node *from = nullptr;
     std::vector<const Node *> others;
+    std::string rejoin = "unknown"; // how the old primary rejoined: clean, rewound
     try {
         run.step("preflight", "find the primary; the target must be a standby streaming from it", [&] {
             from = &find_primary(ctx);
@@ -419,6 +420,8 @@ void switchover(Context &ctx, int target) {
         keep_part();
         follow_primary(ctx, from->id, to.id);
         keep_part();
+        if (parts.back().is_object() && parts.back().contains("verdict"))
+            rejoin = parts.back()["verdict"].value("rejoin", "unknown");
         for (const Node *n : others) {
             follow_primary(ctx, n->id, to.id);
             keep_part();
@@ -431,9 +434,11 @@ void switchover(Context &ctx, int target) {
     run.report()["parts"] = parts;
     ctx.result_json = run.finish(PGFO_OK,
                                  node_label(to) + " is the primary; " + node_label(*from) +
-                                     " follows it without pg_rewind" +
+                                     (rejoin == "clean"     ? " follows it without pg_rewind"
+                                      : rejoin == "rewound" ? " follows it after pg_rewind"
+                                                            : " follows it (rejoin: " + rejoin + ")") +
                                      (others.empty() ? "" : ", and " + std::to_string(others.size()) + " other standby(s)"),
-                                 {{"from", from->id}, {"to", to.id}});
+                                 {{"from", from->id}, {"to", to.id}, {"old_primary_rejoin", rejoin}});
 }
 
 } // namespace pgfo
