@@ -42,7 +42,7 @@ SECRET = "it-webhook-secret-\u00e9"
 BUDGET = 2.0
 
 STEPS = ["lock", "inspect", "stop_old_primary", "wait_shutdown", "read_checkpoint",
-         "wait_flush", "candidates", "sync_standbys", "promote", "verify"]
+         "wait_flush", "candidates", "sync_standbys", "promote", "verify", "one_primary"]
 
 # libcurl honours proxy variables; the receiver is local.
 os.environ["no_proxy"] = os.environ["NO_PROXY"] = "127.0.0.1,localhost"
