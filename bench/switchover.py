@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""bench/switchover: write downtime of a planned primary stop, per strategy.
+"""bench/switchover: write downtime of a planned primary stop, per strategy,
+and the time the old primary takes to rejoin.
 
 Every run: a fresh primary + synchronous standby on 127.0.0.1, pgbench writing
 to the primary, a probe writer committing rows (first to the primary, then to
@@ -17,63 +18,67 @@ and one strategy promoting the standby:
               stop began (when pgpool calls it)
 
 Every strategy empties synchronous_standby_names before promoting (pgfailover
-does it itself), so downtime is never a commit waiting for a standby that is gone.
+does it itself), so downtime is never a commit waiting for a standby that is
+gone, and promotes the same way (pg_promote(false), asked again every 100 ms).
 
 Write downtime = first commit acknowledged by the new primary minus the moment
-the stop began. After each run the old primary is made a standby of the new
-one: "rewinds" counts the runs where it could not follow (needs pg_rewind).
+the stop began. Then, with pgbench writing to the new primary, the old primary
+is brought back as a standby of the new one:
+
+  pgfailover runs   `pgfailover follow-primary` with pgpool's arguments (what
+                    pgpool's follow_primary_command runs)
+  the other runs    the bare floor: standby.signal and primary_conninfo
+                    written, pg_ctl start, nothing else
+
+Rejoin time = from that start until the new primary's pg_stat_replication
+shows the old primary 'streaming' (polled every 10 ms); for pgfailover also
+until the command returned (it then has restored synchronous_standby_names).
+"rewinds" counts the runs where the old primary could not follow (it needs
+pg_rewind): it rejoined only if its walreceiver then streams on the new
+timeline (a node past the fork point also shows up as 'streaming' for a
+moment, on the old timeline). "rows lost": acknowledged rows missing on the
+new primary. Also recorded: when the old primary's pg_control first says
+'shut down' (its shutdown checkpoint is written) and when its postmaster.pid
+is gone (it has exited), polled every 5 ms.
 
 Two modes: `load` (pgbench only) and `slow` (pgbench and many dirty buffers
-at the stop, so the shutdown checkpoint itself takes seconds).
+at the stop, so the shutdown checkpoint itself takes a while).
+
+Speed is reported as ratios against the other strategies of the same run,
+never as a pass/fail timing: with --markdown the tables, the targets (is
+pgfailover within 1.5x of the immediate promote, 20x shorter than sleep 10,
+with zero rewinds) and the machine are written to FILE.
 
     bench/switchover.py [--runs 5] [--sleep-runs 3] [--modes load,slow]
                         [--strategies immediate,sleep10,reference,pgfailover]
-                        [--markdown FILE]
+                        [--offset 400] [--markdown FILE]
 """
 
 import argparse
 import os
-import statistics
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
+sys.path.insert(0, HERE)
 
-from pgcluster import MiniConn, PgCluster, Writer, lsn_to_int, pg_bin, owner_prefix  # noqa: E402
-from pgfo import failover_hook, write_config  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import StreamWatch, bare_follow, ratio, rejoin_verdict, summary  # noqa: E402
+from pgcluster import (MiniConn, PgCluster, Writer, lsn_to_int, owner_prefix, pg_bin,  # noqa: E402
+                       read_pg_control)
+from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 DIRTY_MB = 600
+SYNC_TARGET = "ANY 1 (node0, node1)"    # what follow-primary restores
 
 
 def make_async_and_promote(c, node, conn=None):
-    """Empty synchronous_standby_names, reload, pg_promote(): one session,
-    no client program started (the floors must not pay for psql)."""
-    own = conn is None
-    conn = conn or MiniConn(c.node(node).port, application_name="pgfo-bench")
-    try:
-        conn.query("ALTER SYSTEM SET synchronous_standby_names = ''")
-        conn.query("SELECT pg_reload_conf()")
-        # Promote and poll every 20 ms, asking again every 100 ms: one request
-        # can sit a whole wal_retrieve_retry_interval in the startup process
-        # (see lib/steps/ops.cpp), and a floor must not pay for that.
-        conn.query("SELECT pg_promote(false)")
-        t = time.monotonic()
-        last = t
-        while conn.query("SELECT pg_is_in_recovery()")[0][0] == "t":
-            if time.monotonic() - t > 60:
-                raise RuntimeError("promote failed")
-            time.sleep(0.02)
-            if time.monotonic() - last >= 0.1:
-                try:
-                    conn.query("SELECT pg_promote(false)")
-                except Exception:  # noqa: BLE001 - recovery ended meanwhile
-                    pass
-                last = time.monotonic()
-    finally:
-        if own:
-            conn.close()
+    """Empty synchronous_standby_names, reload, promote (see benchlib)."""
+    benchlib.make_async_and_promote(c.node(node).port, conn)
 
 
 def strat_immediate(c, t0, cfg):
@@ -110,6 +115,8 @@ def strat_pgfailover(c, t0, cfg):
     run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0)
     if run.rc != 0:
         raise RuntimeError("pgfailover failed: " + run.describe())
+    return "steps: " + ", ".join("%s %.3f s" % (s["name"], s["duration_s"])
+                                 for s in run.report.get("steps", []) if s["duration_s"] >= 0.01)
 
 
 STRATEGIES = {
@@ -120,46 +127,218 @@ STRATEGIES = {
 }
 
 
-def pgbench(c, args, **kw):
-    n = c.node(0)
+def pgbench(c, args, node=0, **kw):
+    n = c.node(node)
     argv = list(owner_prefix()) + [pg_bin("pgbench") if os.path.exists(pg_bin("pgbench")) else "pgbench",
                                    "-h", n.host, "-p", str(n.port), "-U", "postgres"] + args + ["postgres"]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
 
 
+class ShutdownWatch(threading.Thread):
+    """Polls the stopping node every 5 ms: `checkpointed` is when its
+    pg_control first says 'shut down' (the shutdown checkpoint is written),
+    `gone` when its postmaster.pid disappears (the process has exited)."""
+
+    def __init__(self, node):
+        super().__init__(name="pgfo-bench-shutdown", daemon=True)
+        self.path = node.pidfile
+        self.datadir = node.datadir
+        self.checkpointed = None
+        self.gone = None
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            now = time.monotonic()
+            if self.checkpointed is None:
+                try:
+                    if read_pg_control(self.datadir)["Database cluster state"] == "shut down":
+                        self.checkpointed = now
+                except (OSError, ValueError, struct.error):
+                    pass            # read while being rewritten, or unreadable
+            if not os.path.exists(self.path):
+                self.gone = now
+                if self.checkpointed is None:
+                    self.checkpointed = now
+                return
+            self._halt.wait(0.005)
+
+    def stop(self):
+        self._halt.set()
+        self.join(5)
+
+
+def follow_primary(c, cfg):
+    """`pgfailover follow-primary` for node 0 (new primary node 1), as
+    pgpool's follow_primary_command runs it: (rejoined, seconds until it
+    streams, seconds until the command returned, what it said). Rejoined
+    only when the command succeeded and node 0 then streams on the new
+    timeline (benchlib.rejoin_verdict)."""
+    new_tli = c.timeline(1)
+    since = c.log_size(0)
+    watch = StreamWatch(c.node(1).port, c.node(0).name)
+    watch.start()
+    run = start_cli(["follow-primary"] + pgpool_args(c, 0, 1, 0), cfg)
+    try:
+        run.wait(180)
+        state = rejoin_verdict(c, 0, new_tli, since) if run.rc == 0 else "not started"
+        if state == "streaming" and watch.seen is None:
+            watch.join(5)
+    finally:
+        watch.stop()
+    rejoin = run.verdict.get("rejoin")
+    streamed = watch.seen - run.started if watch.seen is not None else None
+    ok = run.rc == 0 and rejoin in ("clean", "already") and state == "streaming" \
+        and streamed is not None
+    return ok, streamed, run.elapsed, "rc %s, rejoin %s, %s" % (run.rc, rejoin, state)
+
+
 def one_run(strategy, mode, offset):
+    r = {"gap": None, "rewind": None, "lost": 0, "shutdown": None, "checkpointed": None,
+         "rejoin": None, "rejoin_return": None, "error": None}
     with PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=offset, label="pgfo-bench") as c:
-        cfg = write_config(c)
+        cfg = write_config(c, extra="[replication]\nsynchronous_standby_names = %s\n" % SYNC_TARGET)
         pgbench(c, ["-i", "-q", "-s", "10"]).wait(300)
         load = pgbench(c, ["-c", "4", "-j", "2", "-T", "600", "-n"])
         w = Writer(c, [0, 1], retry_interval=0.005)
         c.writers.append(w)
         w.start()
-        time.sleep(2.0)
-        if mode == "slow":
-            c.dirty_buffers(0, DIRTY_MB)
-        t0 = time.monotonic()
-        stopper = c.stop_async(0, "fast")
-        STRATEGIES[strategy](c, t0, cfg)
-        deadline = time.monotonic() + 60
-        while w.first_ack(1, after=t0) is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        first = w.first_ack(1, after=t0)
-        stopper.wait(120)
-        load.kill()
-        load.wait()
-        w.stop()
-        verdict = c.follow(0, 1)
-        lost = len(w.missing_on(1))
-        return (first[2] - t0) if first else None, not verdict.ok, lost
+        load2 = None
+        try:
+            time.sleep(2.0)
+            if mode == "slow":
+                c.dirty_buffers(0, DIRTY_MB)
+            shutwatch = ShutdownWatch(c.node(0))
+            t0 = time.monotonic()
+            shutwatch.start()
+            stopper = c.stop_async(0, "fast")
+            r["steps"] = STRATEGIES[strategy](c, t0, cfg)
+            deadline = time.monotonic() + 60
+            while w.first_ack(1, after=t0) is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            first = w.first_ack(1, after=t0)
+            r["gap"] = (first[2] - t0) if first else None
+            stopper.wait(120)
+            shutwatch.join(5)
+            r["shutdown"] = shutwatch.gone - t0 if shutwatch.gone else None
+            r["checkpointed"] = shutwatch.checkpointed - t0 if shutwatch.checkpointed else None
+            load.kill()
+            load.wait()
+            # the rejoin happens under write load on the new primary
+            load2 = pgbench(c, ["-c", "4", "-j", "2", "-T", "600", "-n"], node=1)
+            time.sleep(0.5)
+            if strategy == "pgfailover":
+                ok, streamed, returned, said = follow_primary(c, cfg)
+                r["rewind"] = not ok
+                r["rejoin"], r["rejoin_return"], r["said"] = streamed, returned, said
+            else:
+                state, secs = bare_follow(c, 0, 1)
+                r["rewind"] = state != "streaming"
+                r["said"] = state
+                if state == "streaming":
+                    r["rejoin"] = secs
+        except Exception as e:  # noqa: BLE001 - one bad run must not lose the others
+            r["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+        finally:
+            for p in (load, load2):
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait()
+            w.stop()
+        try:
+            r["lost"] = len(w.missing_on(1))
+        except Exception as e:  # noqa: BLE001
+            r["error"] = r["error"] or "rows not checked: %s" % e
+        return r
 
 
-def pct(values, p):
-    v = sorted(values)
-    k = (len(v) - 1) * p
-    lo = int(k)
-    hi = min(lo + 1, len(v) - 1)
-    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+def machine():
+    """One line on the machine the run was on."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")][0]
+    except (OSError, IndexError):
+        model = "unknown CPU"
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    except (ValueError, OSError):
+        mem = 0
+    load = os.getloadavg()[0]
+    return "%d cores (%s), %.0f GB RAM, load average %.2f at the start" % (
+        os.cpu_count() or 0, model, mem, load)
+
+
+def report(results, modes, strategies):
+    lines = []
+    downtime_rows, rejoin_rows, targets = [], [], []
+    counts = []
+    for mode in modes:
+        st = {s: summary([r["gap"] for r in results.get((mode, s), [])]) for s in strategies}
+        med = {s: (st[s][1] if st[s] else None) for s in strategies}
+        for s in strategies:
+            rows = results.get((mode, s), [])
+            if not rows:
+                continue
+            sm = st[s]
+            counts.append(len(rows))
+            shut = summary([r["shutdown"] for r in rows])
+            ckpt = summary([r["checkpointed"] for r in rows])
+            sleep_cell = ratio(med[s], med.get("sleep10"))
+            if s != "sleep10" and med.get("sleep10") and med[s]:
+                sleep_cell += " (%.0fx shorter)" % (med["sleep10"] / med[s])
+            errors = sum(1 for r in rows if r["error"])
+            downtime_rows.append([
+                mode, s, len(rows) if not errors else "%d (%d failed)" % (len(rows), errors),
+                "%.3f" % sm[1] if sm else "-", "%.3f" % sm[2] if sm else "-",
+                ratio(med[s], med.get("immediate")), ratio(med[s], med.get("reference")),
+                sleep_cell, "%s / %s" % ("%.3f" % ckpt[1] if ckpt else "-",
+                                         "%.3f" % shut[1] if shut else "-"),
+                "%d of %d" % (sum(1 for r in rows if r["rewind"]),
+                              sum(1 for r in rows if r["rewind"] is not None)),
+                sum(r["lost"] for r in rows)])
+        floor = [r["rejoin"] for r in results.get((mode, "reference"), []) if r["rejoin"] is not None]
+        fl = summary(floor)
+        pf = results.get((mode, "pgfailover"), [])
+        if fl:
+            rejoin_rows.append([mode, "bare restart as a standby (after the reference runs), until"
+                                " streaming", fl[0], "%.3f" % fl[1], "%.3f" % fl[2], "1.00x"])
+        for key, what in (("rejoin", "`pgfailover follow-primary`, until streaming"),
+                          ("rejoin_return", "`pgfailover follow-primary`, until it returned")):
+            sm = summary([r[key] for r in pf])
+            if sm:
+                rejoin_rows.append([mode, what, sm[0], "%.3f" % sm[1], "%.3f" % sm[2],
+                                    ratio(sm[1], fl[1] if fl else None)])
+        if med.get("pgfailover") and pf:
+            rw = sum(1 for r in pf if r["rewind"] is not False)     # a failed run counts
+            if med.get("immediate"):
+                x = med["pgfailover"] / med["immediate"]
+                targets.append("- %s: median within 1.5x of the immediate promote: %.2fx, **%s**"
+                               % (mode, x, "met" if x <= 1.5 else "not met"))
+            if med.get("sleep10"):
+                x = med["sleep10"] / med["pgfailover"]
+                targets.append("- %s: at least 20x shorter than sleep 10: %.1fx, **%s**"
+                               % (mode, x, "met" if x >= 20 else "not met"))
+            targets.append("- %s: zero rewinds: %d of %d, **%s**"
+                           % (mode, rw, len(pf), "met" if rw == 0 else "not met"))
+    lines.append(benchlib.table(
+        ["mode", "strategy", "runs", "median downtime (s)", "p95 (s)", "vs immediate",
+         "vs safe floor", "vs sleep10", "old primary: checkpoint written / exited (median s)",
+         "rewinds needed",
+         "rows lost"], downtime_rows))
+    lines.append("")
+    lines.append("Ratios are of medians. " + benchlib.p95_note(counts))
+    for mode in modes:
+        for s in strategies:
+            split = benchlib.split_by_rewind(results.get((mode, s), []))
+            if split:
+                lines += ["", "%s, %s: %s." % (mode, s, split)]
+    if rejoin_rows:
+        lines += ["", "Rejoin of the old primary (pgbench writing to the new primary):", "",
+                  benchlib.table(["mode", "rejoin", "runs", "median (s)", "p95 (s)",
+                                  "vs bare restart"], rejoin_rows)]
+    if targets:
+        lines += ["", "Targets:", ""] + targets
+    return "\n".join(lines)
 
 
 def main():
@@ -168,48 +347,43 @@ def main():
     ap.add_argument("--sleep-runs", type=int, default=3, help="runs of sleep10 (each costs 10 s)")
     ap.add_argument("--modes", default="load,slow")
     ap.add_argument("--strategies", default="immediate,sleep10,reference,pgfailover")
-    ap.add_argument("--markdown", help="also write the table to this file")
+    ap.add_argument("--offset", type=int, default=400,
+                    help="port offset of the clusters (added to PGFO_TEST_PORT_BASE)")
+    ap.add_argument("--markdown", help="also write the tables to this file")
     a = ap.parse_args()
     modes = a.modes.split(",")
     strategies = a.strategies.split(",")
+    for s in strategies:
+        if s not in STRATEGIES:
+            ap.error("unknown strategy %r" % s)
     results = {}
-    offset = 400
+    started = time.monotonic()
+    host = machine()
     for mode in modes:
         for i in range(max(a.runs, a.sleep_runs)):
             # interleave strategies so drift in the machine's state hits all alike
             for s in strategies:
                 if i >= (a.sleep_runs if s == "sleep10" else a.runs):
                     continue
-                gap, rewind, lost = one_run(s, mode, offset)
-                results.setdefault((mode, s), []).append((gap, rewind, lost))
-                print("%-5s %-11s run %d: downtime %s, %s, lost %d" % (
-                    mode, s, i + 1, "%.3f s" % gap if gap is not None else "none",
-                    "NEEDS REWIND" if rewind else "rejoined", lost), flush=True)
-    lines = ["| mode | strategy | runs | median downtime (s) | p95 (s) | vs safe floor | vs immediate "
-             "| vs sleep10 | rewinds needed | rows lost |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for mode in modes:
-        med = {}
-        for s in strategies:
-            gaps = [g for g, _, _ in results.get((mode, s), []) if g is not None]
-            med[s] = statistics.median(gaps) if gaps else None
-        for s in strategies:
-            rows = results.get((mode, s), [])
-            gaps = [g for g, _, _ in rows if g is not None]
-            if not gaps:
-                continue
-            def ratio(base):
-                b = med.get(base)
-                return "%.2fx" % (med[s] / b) if b else "-"
-            lines.append("| %s | %s | %d | %.3f | %.3f | %s | %s | %s | %d of %d | %d |" % (
-                mode, s, len(rows), med[s], pct(gaps, 0.95), ratio("reference"), ratio("immediate"),
-                ratio("sleep10"), sum(1 for _, r, _ in rows if r), len(rows), sum(l for _, _, l in rows)))
-    table = "\n".join(lines)
-    print("\n" + table)
+                r = one_run(s, mode, a.offset)
+                results.setdefault((mode, s), []).append(r)
+                print("%-5s %-11s run %d: downtime %s, old primary checkpointed %s, down %s, %s (%s, %s),"
+                      " lost %d%s" % (
+                    mode, s, i + 1, "%.3f s" % r["gap"] if r["gap"] is not None else "none",
+                    "%.3f s" % r["checkpointed"] if r["checkpointed"] is not None else "?",
+                    "%.3f s" % r["shutdown"] if r["shutdown"] is not None else "?",
+                    "NEEDS REWIND" if r["rewind"] else "rejoined", r.get("said", "-"),
+                    "streaming after %.3f s" % r["rejoin"] if r["rejoin"] is not None else "-",
+                    r["lost"], ", ERROR " + r["error"] if r["error"] else ""), flush=True)
+                if r.get("steps"):
+                    print("      pgfailover failover " + r["steps"], flush=True)
+    text = report(results, modes, strategies)
+    text += "\n\nMachine: %s; %.1f min for this run.\n" % (host, (time.monotonic() - started) / 60)
+    print("\n" + text)
     if a.markdown:
         with open(a.markdown, "w") as f:
-            f.write(table + "\n")
-    return 0
+            f.write(text)
+    return 1 if any(r["error"] for rows in results.values() for r in rows) else 0
 
 
 if __name__ == "__main__":
