@@ -104,6 +104,36 @@ class FaultTest(unittest.TestCase):
             time.sleep(0.002)
         self.fail("no log line matching %r within %d s:\n%s" % (pattern, timeout, logfile.read_from(path, since)))
 
+    def slow_stop_with_hook(self, c, cfg):
+        """A writer on node 0 (then 1), a fast stop of node 0 with DIRTY_MB
+        dirty, and the hook started at once: (writer, log offset, the stop's
+        Popen, the hook's HookRun)."""
+        w = c.writer(0, 1)
+        w.wait_ack(0)
+        c.dirty_buffers(0, DIRTY_MB)
+        since = self.log_offset(c)
+        stopper = c.stop_async(0, "fast")
+        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False)
+        return w, since, stopper, run
+
+    def assertFollowsWithEveryRow(self, c, w):
+        """Node 0 follows node 1, the only primary; no row the writer saw
+        acknowledged is missing there."""
+        verdict = c.follow(0, 1)
+        self.assertTrue(verdict.ok, verdict.message + "\n" + verdict.log_excerpt)
+        w.wait_ack(1)
+        w.stop()
+        self.assertEqual(w.missing_on(1), set(), "acknowledged rows lost")
+        self.assertEqual(self.primaries(c), [1])
+
+    def promote_behind_its_back(self, c, pid, node):
+        """Promote `node` by hand while the pgfailover process `pid` is frozen."""
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            self.assertTrue(c.promote(node))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def log_offset(self, c):
         return logfile.size(os.path.join(c.base, "pgfailover.log"))
 
@@ -154,12 +184,7 @@ class FaultTest(unittest.TestCase):
     def test_candidate_down_during_wait_then_rerun(self):
         c = self.cluster(10)
         cfg = write_config(c, on_unclean="abort")
-        w = c.writer(0, 1)
-        w.wait_ack(0)
-        c.dirty_buffers(0, DIRTY_MB)
-        since = self.log_offset(c)
-        stopper = c.stop_async(0, "fast")
-        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False)
+        w, since, stopper, run = self.slow_stop_with_hook(c, cfg)
         self.wait_log(c, since, r"step wait_shutdown: ")
         c.stop(1, "immediate")
         run.wait(120)
@@ -196,12 +221,7 @@ class FaultTest(unittest.TestCase):
         self.assertEqual(last.rc, 0, last.describe())
         self.assertTrue(last.verdict["promoted"])
         self.assertEqual(last.verdict["old_primary_rejoin"], "clean", last.describe())
-        verdict = c.follow(0, 1)
-        self.assertTrue(verdict.ok, verdict.message + "\n" + verdict.log_excerpt)
-        w.wait_ack(1)
-        w.stop()
-        self.assertEqual(w.missing_on(1), set(), "acknowledged rows lost")
-        self.assertEqual(self.primaries(c), [1])
+        self.assertFollowsWithEveryRow(c, w)
 
     def test_candidate_refuses_promotion(self):
         c = self.cluster(20)
@@ -266,13 +286,8 @@ class FaultTest(unittest.TestCase):
         since = self.log_offset(c)
         stopper = c.stop_async(0, "fast")
         run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False)
-        pid = self.wait_log(c, since, r"step wait_shutdown: ")
         # Freeze pgfailover in its wait while an operator promotes node 2.
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            self.assertTrue(c.promote(2))
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        self.promote_behind_its_back(c, self.wait_log(c, since, r"step wait_shutdown: "), 2)
         run.wait(120)
         stopper.wait(120)
         self.assertEqual(run.rc, 8, run.describe())  # PGFO_ERR_REFUSED
@@ -291,12 +306,7 @@ class FaultTest(unittest.TestCase):
         run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False)
         # Past every check before the promotion, freeze pgfailover, and let
         # someone promote node 2 behind its back.
-        pid = self.wait_log(c, since, r"step sync_standbys: ")
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            self.assertTrue(c.promote(2))
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        self.promote_behind_its_back(c, self.wait_log(c, since, r"step sync_standbys: "), 2)
         run.wait(120)
         self.assertEqual(run.rc, 17, run.describe())  # PGFO_ERR_SPLIT_BRAIN
         self.assertEqual(run.report["steps"][-1]["name"], "one_primary")
@@ -347,12 +357,7 @@ class FaultTest(unittest.TestCase):
         # A third node that hangs: every look at it takes connect_timeout
         # (2 s), which leaves time to kill pgfailover inside a step.
         cfg = write_config(c, extra="[node.2]\nhost = 127.0.0.1\nport = %d\naccess = local\n" % hung.port)
-        w = c.writer(0, 1)
-        w.wait_ack(0)
-        c.dirty_buffers(0, DIRTY_MB)
-        since = self.log_offset(c)
-        stopper = c.stop_async(0, "fast")
-        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False)
+        w, since, stopper, run = self.slow_stop_with_hook(c, cfg)
         pid = self.wait_log(c, since, kill_at, timeout=120)
         os.kill(pid, signal.SIGKILL)
         run.wait(60)
@@ -369,12 +374,7 @@ class FaultTest(unittest.TestCase):
         if promoted_when_killed:
             self.assertEqual(tli_before, 2)
         self.assertEqual(again.verdict["old_primary_rejoin"], "clean", again.describe())
-        verdict = c.follow(0, 1)
-        self.assertTrue(verdict.ok, verdict.message + "\n" + verdict.log_excerpt)
-        w.wait_ack(1)
-        w.stop()
-        self.assertEqual(w.missing_on(1), set(), "acknowledged rows lost")
-        self.assertEqual(self.primaries(c), [1])
+        self.assertFollowsWithEveryRow(c, w)
         # the killed run's sessions (and their advisory locks) are gone
         self.assertEqual(c.psql_value(1, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0")
 
