@@ -63,6 +63,16 @@ def split_by_rewind(runs):
                 statistics.median(good), len(good)))
 
 
+def finish(text, markdown, results):
+    """Print the report, write it to `markdown` (if given); the exit status:
+    1 when any run of `results` ({key: [run, ...]}) recorded an error."""
+    print("\n" + text)
+    if markdown:
+        with open(markdown, "w") as f:
+            f.write(text)
+    return 1 if any(r["error"] for rows in results.values() for r in rows) else 0
+
+
 def table(header, rows):
     """A markdown table: header is a list of column names, rows lists of cells."""
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

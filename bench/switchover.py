@@ -379,11 +379,7 @@ def main():
                     print("      pgfailover failover " + r["steps"], flush=True)
     text = report(results, modes, strategies)
     text += "\n\nMachine: %s; %.1f min for this run.\n" % (host, (time.monotonic() - started) / 60)
-    print("\n" + text)
-    if a.markdown:
-        with open(a.markdown, "w") as f:
-            f.write(text)
-    return 1 if any(r["error"] for rows in results.values() for r in rows) else 0
+    return benchlib.finish(text, a.markdown, results)
 
 
 if __name__ == "__main__":
