@@ -99,6 +99,9 @@ private:
     std::unique_ptr<FileLock> file_lock_;
     std::optional<PgConn> conn_; // to the candidate, for the whole run
     std::vector<PgConn> lock_conns_; // sessions holding the advisory lock on the other standbys
+    // Nodes that did not answer at the lock step: not asked again before the
+    // promotion (each try costs connect_timeout); one_primary asks them again.
+    std::set<int> silent_;
     bool already_primary_ = false;
     bool old_running_primary_ = false;
     bool old_is_standby_ = false;
@@ -179,6 +182,7 @@ StepResult PrimaryFailover::lock() {
         }
         if (ping_node(n, ctx_.cfg) != PGFO_PING_OK) {
             skipped.push_back("node " + std::to_string(id));
+            silent_.insert(id);
             continue;
         }
         try {
@@ -189,6 +193,7 @@ StepResult PrimaryFailover::lock() {
         } catch (const Error &e) {
             if (e.code() == PGFO_ERR_LOCKED) throw;
             skipped.push_back("node " + std::to_string(id) + " (" + e.what() + ")");
+            silent_.insert(id);
         }
     }
     auto list = [](const std::vector<std::string> &v) {
@@ -220,7 +225,9 @@ StepResult PrimaryFailover::inspect() {
     // Another failover (another pgpool node, an operator) may have promoted a
     // different standby already: promoting ours too would make two primaries.
     std::string others;
-    for (const auto &r : node_roles(ctx_)) {
+    std::set<int> skip = silent_;
+    skip.insert({old_.id, cand_.id});
+    for (const auto &r : node_roles(ctx_, skip)) {
         if (r.node->id == old_.id || r.node->id == cand_.id) continue;
         d["node" + std::to_string(r.node->id)] = role_name(r.kind);
         if (r.kind == NodeRole::Primary) others += (others.empty() ? "" : ", ") + node_label(*r.node);
@@ -328,7 +335,8 @@ StepResult PrimaryFailover::candidates() {
     json d = {{"candidate", cand ? format_lsn(*cand) : "none"}};
     std::string ahead, primaries;
     for (const auto &[id, n] : ctx_.cfg.nodes) {
-        if (id == old_.id || id == cand_.id || ping_node(n, ctx_.cfg) != PGFO_PING_OK) continue;
+        if (id == old_.id || id == cand_.id || silent_.count(id) || ping_node(n, ctx_.cfg) != PGFO_PING_OK)
+            continue;
         try {
             PgConn c = PgConn::open(n, ctx_.cfg);
             if (!in_recovery(c)) {

@@ -165,11 +165,16 @@ const char *role_name(NodeRole::Kind k) {
     }
 }
 
-std::vector<NodeRole> node_roles(Context &ctx) {
+std::vector<NodeRole> node_roles(Context &ctx, const std::set<int> &skip) {
     std::vector<NodeRole> roles;
     for (const auto &[id, n] : ctx.cfg.nodes) {
         NodeRole r;
         r.node = &n;
+        if (skip.count(id)) {
+            r.detail = "not asked";
+            roles.push_back(std::move(r));
+            continue;
+        }
         pgfo_ping_t ping = ping_node(n, ctx.cfg);
         if (ping == PGFO_PING_NO_RESPONSE) {
             r.kind = NodeRole::Down;

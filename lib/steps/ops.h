@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -85,8 +86,9 @@ struct NodeRole {
     std::string detail; // why Unknown (rejecting connections, a connection error)
 };
 const char *role_name(NodeRole::Kind k);
-// Every configured node, in id order: ping, then pg_is_in_recovery().
-std::vector<NodeRole> node_roles(Context &ctx);
+// Every configured node, in id order: ping, then pg_is_in_recovery(). Nodes
+// in `skip` are not asked (Unknown, "not asked").
+std::vector<NodeRole> node_roles(Context &ctx, const std::set<int> &skip = {});
 // "node 1 (host:port) primary, node 0 (...) down, ..."
 std::string describe_roles(const std::vector<NodeRole> &roles);
 

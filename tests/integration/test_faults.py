@@ -374,6 +374,10 @@ class FaultTest(unittest.TestCase):
         if promoted_when_killed:
             self.assertEqual(tli_before, 2)
         self.assertEqual(again.verdict["old_primary_rejoin"], "clean", again.describe())
+        # the hung node is asked once before the promotion, and once after it
+        self.assertEqual(again.step("lock")["details"]["unreachable"], ["node 2"])
+        self.assertEqual(again.step("inspect")["details"]["node2"], "unknown")
+        self.assertEqual(again.step("one_primary")["details"]["node2"], "down")
         self.assertFollowsWithEveryRow(c, w)
         # the killed run's sessions (and their advisory locks) are gone
         self.assertEqual(c.psql_value(1, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0")
