@@ -442,16 +442,6 @@ void apply_webhook(Webhook &w, const std::string &sec, const std::string &key, c
     }
 }
 
-// "scheme://user:password@host/..." (any user information counts).
-bool url_has_credentials(const std::string &url) {
-    auto start = url.find("://");
-    if (start == std::string::npos) return false;
-    start += 3;
-    auto end = url.find_first_of("/?#", start);
-    return url.substr(start, end == std::string::npos ? std::string::npos : end - start).find('@') !=
-           std::string::npos;
-}
-
 // ---------------------------------------------------------------- file reading
 
 struct ParseState {
@@ -861,7 +851,10 @@ Config load_config(const std::string &path) {
         // No password can be in the file, but a webhook's HMAC key or the
         // credentials in its URL can: those are refused in a file anyone reads.
         for (const auto &[name, w] : st.cfg.webhooks) {
-            const char *what = w.secret_inline ? "secret" : url_has_credentials(w.url) ? "url" : nullptr;
+            // redact_url hides user information: any there is a credential
+            const char *what = w.secret_inline                       ? "secret"
+                               : notify::redact_url(w.url) != w.url ? "url"
+                                                                     : nullptr;
             if (what)
                 throw Error(PGFO_ERR_CONFIG, path + ": [webhook." + name + "] " + what +
                                                  " holds a credential and every user can read the file (mode " +
