@@ -449,12 +449,11 @@ StepResult PrimaryFailover::one_primary() {
         primaries.push_back(node_label(*r.node));
         if (r.node->id == cand_.id) cand_primary = true;
     }
-    if (cand_primary && primaries.size() == 1)
-        return StepResult::done("exactly one primary: " + describe_roles(roles), d);
-    std::string msg = primaries.size() > 1 ? "TWO PRIMARIES after the failover: " + describe_roles(roles)
+    const std::string seen = describe_roles(roles);
+    if (cand_primary && primaries.size() == 1) return StepResult::done("exactly one primary: " + seen, d);
+    std::string msg = primaries.size() > 1 ? "TWO PRIMARIES after the failover: " + seen
                                            : "the candidate " + node_label(cand_) +
-                                                 " is not out of recovery after its promotion: " +
-                                                 describe_roles(roles);
+                                                 " is not out of recovery after its promotion: " + seen;
     if (primaries.size() > 1) {
         ctx_.emit("failover.split_brain", "one_primary", "critical",
                   {{"nodes", {{"candidate", node_json(cand_)}, {"old_primary", node_json(old_)}}},

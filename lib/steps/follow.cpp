@@ -261,14 +261,14 @@ StepResult FollowPrimary::attach() {
 const Node &find_primary(Context &ctx) {
     const Node *primary = nullptr;
     std::string seen;
-    for (const auto &[id, n] : ctx.cfg.nodes) {
-        if (ping_node(n, ctx.cfg) != PGFO_PING_OK) continue;
-        PgConn c = PgConn::open(n, ctx.cfg);
-        if (in_recovery(c)) continue;
-        seen += (seen.empty() ? "" : ", ") + node_label(n);
+    for (const auto &r : node_roles(ctx)) {
+        // a node that answers but whose role cannot be read stops the switchover
+        if (r.error != PGFO_OK) throw Error(r.error, r.detail);
+        if (r.kind != NodeRole::Primary) continue;
+        seen += (seen.empty() ? "" : ", ") + node_label(*r.node);
         if (primary)
             throw Error(PGFO_ERR_STATE, "more than one primary: " + seen + "; resolve that before a switchover");
-        primary = &n;
+        primary = r.node;
     }
     if (!primary) throw Error(PGFO_ERR_STATE, "no configured node is a running primary");
     return *primary;

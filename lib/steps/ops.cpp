@@ -186,6 +186,7 @@ std::vector<NodeRole> node_roles(Context &ctx, const std::set<int> &skip) {
                 r.kind = in_recovery(c) ? NodeRole::Standby : NodeRole::Primary;
             } catch (const Error &e) {
                 r.detail = e.what();
+                r.error = e.code();
             }
         }
         roles.push_back(std::move(r));

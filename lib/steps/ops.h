@@ -84,6 +84,7 @@ struct NodeRole {
     const Node *node = nullptr;
     enum Kind { Primary, Standby, Down, Unknown } kind = Unknown;
     std::string detail; // why Unknown (rejecting connections, a connection error)
+    pgfo_status_t error = PGFO_OK; // the code of that connection or query error
 };
 const char *role_name(NodeRole::Kind k);
 // Every configured node, in id order: ping, then pg_is_in_recovery(). Nodes
