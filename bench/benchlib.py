@@ -7,7 +7,6 @@ largest value measured, never an interpolation between runs.
 
 import math
 import os
-import re
 import statistics
 import sys
 import threading
@@ -16,7 +15,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "support"))
 
-from pgcluster import MiniConn, PgError  # noqa: E402
+from pgcluster import MiniConn, PgError, cannot_follow  # noqa: E402
 
 
 # ---- statistics ---------------------------------------------------------------
@@ -152,27 +151,6 @@ class StreamWatch(threading.Thread):
         self.join(10)
 
 
-# PostgreSQL's ways of saying that a node cannot follow without pg_rewind
-# (startup process, or the new primary's walsender as reported by the
-# node's walreceiver)
-_FORKED = re.compile(r"new timeline \d+ forked off current database system timeline \d+"
-                     r" before current recovery point")
-_NOT_CHILD = re.compile(r"requested timeline \d+ is not a child of this server's history")
-_NOT_IN_HISTORY = re.compile(r"requested starting point \S+ on timeline \d+ is not in this"
-                             r" server's history")
-
-
-def streaming_timeline(port):
-    """The timeline the standby on `port` streams on (its walreceiver's), or None."""
-    try:
-        with MiniConn(port, application_name="pgfo-bench-check", timeout=2) as conn:
-            rows = conn.query("SELECT GREATEST(receive_start_tli, received_tli)"
-                              " FROM pg_stat_wal_receiver WHERE status = 'streaming'")
-    except PgError:
-        return None
-    return int(rows[0][0]) if rows and rows[0][0] else None
-
-
 def rejoin_verdict(c, old, new_tli, since, timeout=30):
     """After the old primary was started as a standby of the new primary:
     'streaming' once its walreceiver streams on the new primary's timeline
@@ -187,11 +165,10 @@ def rejoin_verdict(c, old, new_tli, since, timeout=30):
     gone_since = None
     while True:
         log = c.log_text(old, since)
-        for state, rx in (("forked", _FORKED), ("not_a_child", _NOT_CHILD),
-                          ("not_in_history", _NOT_IN_HISTORY)):
-            if rx.search(log):
-                return state
-        tli = streaming_timeline(c.node(old).port)
+        refused = cannot_follow(log)
+        if refused:
+            return refused[0]
+        tli = c.streaming_timeline(old)
         if tli is not None and tli >= new_tli:
             return "streaming"
         now = time.monotonic()

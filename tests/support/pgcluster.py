@@ -434,7 +434,8 @@ class FollowVerdict:
     needs_rewind  True when the server reported that the new timeline forked off
                   before its current recovery point (pg_rewind or a new base backup
                   is needed), or refused the timeline at startup
-    state         'streaming' | 'forked' | 'not_a_child' | 'died' | 'timeout'
+    state         'streaming' | 'forked' | 'not_a_child' | 'not_in_history' |
+                  'died' | 'timeout'
     message       the decisive log line (or a description)
     log_excerpt   the node's log since follow() started it
     elapsed       seconds from start to verdict
@@ -443,7 +444,7 @@ class FollowVerdict:
     def __init__(self, state, message, log_excerpt, elapsed):
         self.state = state
         self.ok = state == "streaming"
-        self.needs_rewind = state in ("forked", "not_a_child")
+        self.needs_rewind = state in [name for name, _ in CANNOT_FOLLOW]
         self.message = message
         self.log_excerpt = log_excerpt
         self.elapsed = elapsed
@@ -454,6 +455,28 @@ class FollowVerdict:
     def __repr__(self):
         return "FollowVerdict(state=%r, elapsed=%.2fs, message=%r)" % (
             self.state, self.elapsed, self.message)
+
+
+# PostgreSQL's ways of saying that a node cannot follow without pg_rewind (its
+# startup process, or the new primary's walsender as reported by the node's
+# walreceiver), as (FollowVerdict state, pattern for the log line)
+CANNOT_FOLLOW = (
+    ("forked", re.compile(r".*new timeline \d+ forked off current database system "
+                          r"timeline \d+ before current recovery point.*")),
+    ("not_a_child", re.compile(r".*requested timeline \d+ is not a child of this "
+                               r"server's history.*(\n.*DETAIL:.*)?")),
+    ("not_in_history", re.compile(r".*requested starting point \S+ on timeline \d+ "
+                                  r"is not in this server's history.*")),
+)
+
+
+def cannot_follow(log):
+    """(state, decisive line) when `log` says the node cannot follow, else None."""
+    for state, rx in CANNOT_FOLLOW:
+        m = rx.search(log)
+        if m:
+            return state, m.group(0).strip()
+    return None
 
 
 class CheckpointRecord(tuple):
@@ -1383,24 +1406,40 @@ class PgCluster:
 
     # ---- rejoin -----------------------------------------------------------------
 
-    _FORKED = re.compile(r".*new timeline \d+ forked off current database system "
-                         r"timeline \d+ before current recovery point.*")
-    _NOT_CHILD = re.compile(r".*requested timeline \d+ is not a child of this server's "
-                            r"history.*(\n.*DETAIL:.*)?")
+    def streaming_timeline(self, node, timeout=2.0):
+        """The timeline `node`'s walreceiver streams on, or None when it does
+        not stream (or does not answer).
+
+        A node that went past the fork point streams the old timeline up to
+        the fork before its startup process notices, so the new primary's
+        pg_stat_replication shows it 'streaming' for a moment; only the
+        timeline it receives on tells a follower from a node about to fail.
+        """
+        try:
+            with MiniConn(self.node(node).port, application_name="pgfo-check",
+                          timeout=timeout) as conn:
+                rows = conn.query("SELECT GREATEST(receive_start_tli, received_tli)"
+                                  " FROM pg_stat_wal_receiver WHERE status = 'streaming'")
+        except PgError:
+            return None
+        return int(rows[0][0]) if rows and rows[0][0] else None
 
     def follow(self, old_primary, new_primary, timeout=30):
         """Make a stopped `old_primary` a standby of `new_primary` and judge it.
 
         Writes standby.signal and primary_conninfo + recovery_target_timeline =
         'latest' into its postgresql.auto.conf, starts it, then waits until
-        either the new primary's pg_stat_replication shows it streaming, or its
-        log says the new timeline forked off before its current recovery point
-        (or that the timeline is not a child of its history), or it dies, or
+        either it streams on the new primary's timeline (its walreceiver says
+        so and the new primary's pg_stat_replication shows it streaming), or
+        its log says it cannot follow (the new timeline forked off before its
+        current recovery point, the timeline is not a child of its history, the
+        starting point is not in the new primary's history), or it dies, or
         `timeout` passes. The node stays running (teardown stops it).
         """
         old, new = self.node(old_primary), self.node(new_primary)
         if self.is_running(old):
             raise PgError("follow(): %s is still running; stop it first" % old.name)
+        new_tli = self.timeline(new)
         self.set_primary_conninfo(old, new)
         since = self.log_size(old)
         t0 = time.monotonic()
@@ -1413,27 +1452,26 @@ class PgCluster:
                " AND state = 'streaming'" % old.name)
         while True:
             log = self.log_text(old, since)
-            m = self._FORKED.search(log)
-            if m:
-                return FollowVerdict("forked", m.group(0).strip(), log,
-                                     time.monotonic() - t0)
-            m = self._NOT_CHILD.search(log)
-            if m:
-                return FollowVerdict("not_a_child", m.group(0).strip(), log,
-                                     time.monotonic() - t0)
-            try:
-                if self.psql_value(new, sql, timeout=10) not in (None, "0"):
-                    return FollowVerdict("streaming", "%s streams from %s" % (old.name, new.name),
-                                         self.log_text(old, since), time.monotonic() - t0)
-            except PgError:
-                pass
+            refused = cannot_follow(log)
+            if refused:
+                return FollowVerdict(refused[0], refused[1], log, time.monotonic() - t0)
+            tli = self.streaming_timeline(old)
+            if tli is not None and tli >= new_tli:
+                try:
+                    if self.psql_value(new, sql, timeout=10) not in (None, "0"):
+                        return FollowVerdict(
+                            "streaming", "%s streams from %s on timeline %d" % (
+                                old.name, new.name, tli),
+                            self.log_text(old, since), time.monotonic() - t0)
+                except PgError:
+                    pass
             elapsed = time.monotonic() - t0
             if start_err or (elapsed > 2 and not self.is_running(old)):
                 time.sleep(0.2)
-                log = self.log_text(old, since)
-                if self._FORKED.search(log) or self._NOT_CHILD.search(log):
+                if cannot_follow(self.log_text(old, since)):
                     continue
-                return FollowVerdict("died", start_err or "%s exited" % old.name, log, elapsed)
+                return FollowVerdict("died", start_err or "%s exited" % old.name,
+                                     self.log_text(old, since), elapsed)
             if elapsed > timeout:
                 return FollowVerdict("timeout", "no verdict after %ss" % timeout,
                                      log, elapsed)
