@@ -27,13 +27,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from pgcluster import PgCluster, running_as_root, owner_prefix  # noqa: E402
-from pgfo import cli_path, failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
+from pgcluster import PgCluster, running_as_root  # noqa: E402
+from pgfo import cli_path, pgpool_args, start_cli, write_config  # noqa: E402
 from sshd import Sshd, sshd_available  # noqa: E402
 
 PORT_OFFSET = 800
