@@ -7,11 +7,13 @@
 #include <ctime>
 #include <mutex>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "notify/notifier.h"
 
 namespace pgfo {
@@ -42,6 +44,39 @@ spdlog::level::level_enum parse_level(const std::string &name) {
     if (name == "warning") return spdlog::level::warn;
     if (name == "error") return spdlog::level::err;
     return spdlog::level::info;
+}
+
+// The pattern, with the message's control characters written as \xNN: one
+// message is one line in pgpool's log, the log file and the callback, whatever
+// a value from pgpool (a %D with a newline), a config file or a remote
+// command's output holds, so no value can forge a log line of its own.
+class OneLineFormatter : public spdlog::formatter {
+public:
+    explicit OneLineFormatter(std::string pattern) : pattern_(std::move(pattern)), inner_(pattern_) {}
+
+    void format(const spdlog::details::log_msg &msg, spdlog::memory_buf_t &dest) override {
+        std::string_view payload(msg.payload.data(), msg.payload.size());
+        if (!has_controls(payload)) {
+            inner_.format(msg, dest);
+            return;
+        }
+        std::string escaped = escape_controls(payload);
+        spdlog::details::log_msg one_line = msg;
+        one_line.payload = spdlog::string_view_t(escaped.data(), escaped.size());
+        inner_.format(one_line, dest);
+    }
+
+    std::unique_ptr<spdlog::formatter> clone() const override {
+        return std::make_unique<OneLineFormatter>(pattern_);
+    }
+
+private:
+    std::string pattern_;
+    spdlog::pattern_formatter inner_;
+};
+
+std::unique_ptr<spdlog::formatter> one_line(const std::string &pattern) {
+    return std::make_unique<OneLineFormatter>(pattern);
 }
 
 // Hands each formatted line to the caller's pgfo_log_fn, on the calling thread.
@@ -147,7 +182,7 @@ void Context::reconfigure_logging() {
     if (stderr_level_ != PGFO_LOG_OFF) {
         auto s = std::make_shared<spdlog::sinks::stderr_sink_mt>();
         s->set_level(to_spdlog(stderr_level_));
-        s->set_pattern(pattern);
+        s->set_formatter(one_line(pattern));
         sinks.push_back(s);
     }
     // A log file that cannot be opened (directory gone, not writable, disk
@@ -158,7 +193,7 @@ void Context::reconfigure_logging() {
         try {
             auto s = std::make_shared<spdlog::sinks::basic_file_sink_mt>(cfg.log_file, false);
             s->set_level(parse_level(cfg.log_level));
-            s->set_pattern(pattern);
+            s->set_formatter(one_line(pattern));
             sinks.push_back(s);
         } catch (const spdlog::spdlog_ex &e) {
             log_file_error = "cannot open log_file " + cfg.log_file + " (" + e.what() +
@@ -172,7 +207,7 @@ void Context::reconfigure_logging() {
     if (notifier_) notifier_->set_logger(worker_logger_);
     if (log_fn_) {
         auto s = std::make_shared<CallbackSink>(log_fn_, log_user_);
-        s->set_pattern("%v");
+        s->set_formatter(one_line("%v"));
         s->set_level(spdlog::level::debug);
         sinks.push_back(s);
     }

@@ -10,8 +10,24 @@
 
 namespace pgfo {
 
-std::string show_value(const std::string &v, size_t max_chars) {
+namespace {
+
+bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+void append_shown(std::string &out, unsigned char c) {
     static const char hex[] = "0123456789abcdef";
+    if (is_control(c)) {
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    } else {
+        out += static_cast<char>(c);
+    }
+}
+
+} // namespace
+
+std::string show_value(const std::string &v, size_t max_chars) {
     std::string s = "'";
     size_t n = 0;
     for (unsigned char c : v) {
@@ -19,15 +35,22 @@ std::string show_value(const std::string &v, size_t max_chars) {
             s += "...";
             break;
         }
-        if (c < 0x20 || c == 0x7f) {
-            s += "\\x";
-            s += hex[c >> 4];
-            s += hex[c & 15];
-        } else {
-            s += static_cast<char>(c);
-        }
+        append_shown(s, c);
     }
     return s + "'";
+}
+
+bool has_controls(std::string_view v) {
+    for (unsigned char c : v)
+        if (is_control(c)) return true;
+    return false;
+}
+
+std::string escape_controls(std::string_view v) {
+    std::string s;
+    s.reserve(v.size() + 16);
+    for (unsigned char c : v) append_shown(s, c);
+    return s;
 }
 
 std::string read_small_file(const std::string &path, size_t max_bytes, const std::string &what) {

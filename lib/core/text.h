@@ -3,12 +3,20 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace pgfo {
 
 // A value as messages show it: single-quoted, control characters as \xNN,
 // cut after max_chars with "..." (0: never cut).
 std::string show_value(const std::string &v, size_t max_chars = 0);
+
+// `v` with its control characters (newline, carriage return, tab, escape,
+// DEL...) as \xNN, as show_value writes them, and nothing else changed.
+std::string escape_controls(std::string_view v);
+
+// True when `v` holds a control character escape_controls would rewrite.
+bool has_controls(std::string_view v);
 
 // The whole of a small file. Throws pgfo::Error(PGFO_ERR_CONFIG,
 // "cannot read <what> <path>: <reason>") when it cannot be read or is larger

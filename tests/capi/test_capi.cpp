@@ -144,3 +144,39 @@ TEST(CApi, EventsAndLogsOnAFailedRun) {
     std::string report = pgfo_ctx_result_json(ctx.c);
     EXPECT_NE(report.find("\"exit_code\":4"), std::string::npos) << report;
 }
+
+TEST(CApi, OneMessageIsOneLogLine) {
+    // pgpool passes a data directory (%D) that carries a newline and a forged
+    // log line; neither the callback nor the log file may show it as a line of
+    // its own.
+    Ctx ctx;
+    std::string log_path = temp_file("");
+    ASSERT_EQ(pgfo_ctx_set(ctx.c, "general", "log_file", log_path.c_str()), PGFO_OK);
+    std::vector<std::string> logs;
+    ASSERT_EQ(pgfo_ctx_set_log_callback(ctx.c, on_log, &logs), PGFO_OK);
+    const std::string forged = "2001-01-01 00:00:00.000 pgfailover[1] info: failover finished";
+    const std::string dir = "/d\n" + forged + "\r\x1b[2J";
+    const char *argv[] = {"0", "127.0.0.1", "1", dir.c_str(), "1", "127.0.0.1", "0", "0", "2", "/e"};
+    EXPECT_EQ(pgfo_failover_pgpool(ctx.c, 10, argv), PGFO_ERR_CONNECT) << pgfo_ctx_errmsg(ctx.c);
+
+    const std::string shown = "/d\\x0a" + forged + "\\x0d\\x1b[2J";
+    int callback_hits = 0;
+    for (const auto &line : logs) {
+        for (char c : line) EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f) << line;
+        if (line.find(shown) != std::string::npos) ++callback_hits;
+    }
+    EXPECT_GE(callback_hits, 1);
+
+    std::ifstream in(log_path);
+    std::string line;
+    int file_lines = 0, file_hits = 0;
+    while (std::getline(in, line)) {
+        ++file_lines;
+        EXPECT_NE(line.rfind("2001-01-01", 0), 0u) << "a forged line: " << line;
+        for (char c : line) EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f) << line;
+        if (line.find(shown) != std::string::npos) ++file_hits;
+    }
+    EXPECT_EQ(file_hits, callback_hits);
+    EXPECT_EQ(static_cast<size_t>(file_lines), logs.size());
+    std::remove(log_path.c_str());
+}

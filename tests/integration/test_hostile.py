@@ -179,6 +179,10 @@ class NoServerTest(unittest.TestCase):
         self.assertGreaterEqual(rc, 0, "killed by signal %d:\n%s" % (-rc, err[-3000:]))
         self.assertNotIn("Sanitizer", err)
         self.assertNotIn("runtime error", err)
+        # A newline or carriage return in a value never starts a line of its
+        # own in pgpool's log (the "newline" and "cr" payloads go on "touch").
+        for line in err.splitlines():
+            self.assertFalse(line.startswith("touch "), "a value split a line: %r" % line[:300])
         return rc, out, err
 
     # ---- pgpool arguments ------------------------------------------------
