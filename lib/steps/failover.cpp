@@ -331,8 +331,9 @@ StepResult PrimaryFailover::wait_flush() {
 StepResult PrimaryFailover::candidates() {
     if (already_primary_) return StepResult::skip("the candidate is already a primary");
     auto mine = conn_->scalar("SELECT pg_last_wal_receive_lsn()", {}, ctx_.cfg.command_timeout);
-    std::optional<Lsn> cand = mine ? parse_lsn(*mine) : std::nullopt;
-    json d = {{"candidate", cand ? format_lsn(*cand) : "none"}};
+    const std::optional<Lsn> cand = lsn_or_null(mine);
+    const std::string cand_text = cand ? format_lsn(*cand) : "none";
+    json d = {{"candidate", cand_text}};
     std::string ahead, primaries;
     for (const auto &[id, n] : ctx_.cfg.nodes) {
         if (id == old_.id || id == cand_.id || silent_.count(id) || ping_node(n, ctx_.cfg) != PGFO_PING_OK)
@@ -346,7 +347,7 @@ StepResult PrimaryFailover::candidates() {
                 continue;
             }
             auto v = c.scalar("SELECT pg_last_wal_receive_lsn()", {}, ctx_.cfg.command_timeout);
-            auto lsn = v ? parse_lsn(*v) : std::nullopt;
+            auto lsn = lsn_or_null(v);
             d["node" + std::to_string(id)] = lsn ? format_lsn(*lsn) : "none";
             if (lsn && (!cand || *lsn > *cand))
                 ahead += (ahead.empty() ? "" : ", ") + node_label(n) + " has " + format_lsn(*lsn);
@@ -360,7 +361,7 @@ StepResult PrimaryFailover::candidates() {
                                                   " as well would make two primaries: NOT promoting");
     if (ahead.empty()) return StepResult::done("no other standby has more WAL than the candidate", d);
     std::string msg = "another standby has received more WAL than the candidate " + node_label(cand_) + " (" +
-                      (cand ? format_lsn(*cand) : std::string("none")) + "): " + ahead +
+                      cand_text + "): " + ahead +
                       "; promoting the candidate loses what only they have (asynchronous commits)";
     if (ctx_.cfg.refuse_better_candidate)
         throw Error(PGFO_ERR_REFUSED, msg + "; on_better_candidate = refuse: not promoting");

@@ -27,14 +27,14 @@ std::string exec_failure(const std::vector<std::string> &argv, const ExecResult 
     return describe_argv(argv) + " " + why;
 }
 
+} // namespace
+
 std::optional<Lsn> lsn_or_null(const std::optional<std::string> &s) {
     if (!s) return std::nullopt;
     auto l = parse_lsn(*s);
     if (!l) throw Error(PGFO_ERR_QUERY, "server returned an unparsable LSN '" + *s + "'");
     return l;
 }
-
-} // namespace
 
 const Node &node_by_id(const Config &cfg, int id) {
     auto it = cfg.nodes.find(id);

@@ -68,6 +68,10 @@ struct FlushWait {
     double waited = 0;
 };
 
+// An LSN a server returned (nullopt for NULL). Throws
+// pgfo::Error(PGFO_ERR_QUERY) when it cannot be parsed.
+std::optional<Lsn> lsn_or_null(const std::optional<std::string> &s);
+
 // Wait until pg_last_wal_receive_lsn() >= target. Returns early (reached =
 // false) when the walreceiver is gone and nothing moved for a second: the
 // old primary is down, so nothing more can arrive. Times out with reached = false.
