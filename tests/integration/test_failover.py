@@ -22,12 +22,12 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from pgcluster import PgCluster  # noqa: E402
-from pgfo import failover_hook, write_config  # noqa: E402
+from pgfo import RoleAsserts, failover_hook, write_config  # noqa: E402
 
 PORT_OFFSET = 100
 
 
-class FailoverTest(unittest.TestCase):
+class FailoverTest(RoleAsserts, unittest.TestCase):
     def cluster(self, standbys=1, sync_names="ANY 1 (node1)", offset=0, **kw):
         c = PgCluster(standbys=standbys, sync_names=sync_names,
                       port_offset=PORT_OFFSET + offset, label="pgfo-failover", **kw)
@@ -40,12 +40,6 @@ class FailoverTest(unittest.TestCase):
         # bracketed: psql cannot tell an empty value from no row
         v = c.psql_value(node, "SELECT '[' || current_setting('synchronous_standby_names') || ']'")
         return v[1:-1]
-
-    def assertStandby(self, c, node):
-        self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "t")
-
-    def assertPrimary(self, c, node):
-        self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "f")
 
     # (b) -------------------------------------------------------------------
     def test_planned_stop_promotes_when_safe_and_old_primary_follows(self):

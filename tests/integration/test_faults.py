@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import logfile  # noqa: E402
 from pgcluster import PgCluster, _children_of, lsn_to_int as lsn, read_pg_control  # noqa: E402
-from pgfo import failover_hook, start_cli, write_config  # noqa: E402
+from pgfo import RoleAsserts, failover_hook, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 1100
 DIRTY_MB = 600  # a fast shutdown's checkpoint then takes about a second
@@ -73,19 +73,13 @@ def signal_if_alive(pid, sig):
         pass
 
 
-class FaultTest(unittest.TestCase):
+class FaultTest(RoleAsserts, unittest.TestCase):
     def cluster(self, offset, standbys=1, sync_names="ANY 1 (node1)", **kw):
         c = PgCluster(standbys=standbys, sync_names=sync_names, port_offset=PORT_OFFSET + offset,
                       label="pgfo-faults", **kw)
         self.addCleanup(c.teardown)
         c.start()
         return c
-
-    def assertPrimary(self, c, node):
-        self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "f")
-
-    def assertStandby(self, c, node):
-        self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "t")
 
     def primaries(self, c):
         return [n.id for n in c.nodes if c.ping(n.id) == "accepting" and not c.is_in_recovery(n.id)]

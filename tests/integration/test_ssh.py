@@ -24,7 +24,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from pgcluster import PgCluster, release_ports  # noqa: E402
-from pgfo import failover_hook, write_config  # noqa: E402
+from pgfo import RoleAsserts, failover_hook, write_config  # noqa: E402
 from sshd import Sshd, reserve_ssh_ports, sshd_available  # noqa: E402
 
 PORT_OFFSET = 700
@@ -65,7 +65,7 @@ def ssh_config(cluster, sshd, name="pgfailover-ssh.conf", node_overrides=None, *
 
 
 @unittest.skipUnless(_AVAILABLE, _WHY)
-class SshTest(unittest.TestCase):
+class SshTest(RoleAsserts, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.sshd = Sshd()
@@ -94,12 +94,6 @@ class SshTest(unittest.TestCase):
 
     def describe(self, run, since=0):
         return "%s\nsshd log:\n%s" % (run.describe(), self.sshd.log_text(since)[-4000:])
-
-    def assertStandby(self, c, node):
-        self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "t")
-
-    def assertPrimary(self, c, node):
-        self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "f")
 
     def test_planned_stop_over_ssh(self):
         c = self.cluster(0)

@@ -143,3 +143,15 @@ def failover_hook(cluster, config, failed, new_main, old_primary, dry_run=False,
         cluster, failed, new_main, old_primary)
     run = start_cli(args, config)
     return run.wait(timeout) if wait else run
+
+
+class RoleAsserts:
+    """unittest.TestCase mixin: assert a node's role, from pg_is_in_recovery()."""
+
+    def assertPrimary(self, c, node):
+        self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "f",
+                         "%s is not a primary" % c.node(node).name)
+
+    def assertStandby(self, c, node):
+        self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "t",
+                         "%s is not a standby" % c.node(node).name)
