@@ -121,11 +121,23 @@ StepResult FollowPrimary::inspect() {
         if (text) history_ = parse_history(*text);
     }
     json d = {{"primary_timeline", timeline_}};
+    bool listed = false;
     for (const auto &name : streaming_standbys(ctx_, *conn_))
-        if (name == app_name(f_)) already_following_ = true;
+        if (name == app_name(f_)) listed = true;
     pgfo_ping_t ping = ping_node(f_, ctx_.cfg);
     was_running_ = ping != PGFO_PING_NO_RESPONSE;
     d["follower_ping"] = ping_name(ping);
+    if (listed) {
+        // Listed as streaming is not enough: a node past the fork point
+        // streams the old timeline up to it before it stops for good.
+        try {
+            auto tli = receiving_timeline(ctx_, f_);
+            d["follower_timeline"] = tli ? json(*tli) : json(nullptr);
+            already_following_ = tli && *tli == timeline_;
+        } catch (const Error &e) {
+            d["follower_timeline"] = std::string("not answering: ") + e.what();
+        }
+    }
     d["already_following"] = already_following_;
     if (already_following_) {
         how_ = "already";

@@ -496,6 +496,19 @@ void write_standby_config(Context &ctx, const Node &follower, int major, const s
     }
 }
 
+std::optional<uint32_t> receiving_timeline(Context &ctx, const Node &node) {
+    PgConn c = PgConn::open(node, ctx.cfg);
+    auto tli = c.scalar("SELECT GREATEST(receive_start_tli, received_tli) FROM pg_stat_wal_receiver "
+                        "WHERE status = 'streaming'",
+                        {}, ctx.cfg.command_timeout);
+    if (!tli) return std::nullopt;
+    try {
+        return static_cast<uint32_t>(std::stoul(*tli));
+    } catch (const std::exception &) {
+        throw Error(PGFO_ERR_QUERY, node_label(node) + ": unparsable timeline '" + *tli + "' in pg_stat_wal_receiver");
+    }
+}
+
 std::vector<std::string> streaming_standbys(Context &ctx, PgConn &conn) {
     std::vector<std::string> names;
     for (const auto &row : conn.query("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
@@ -524,11 +537,10 @@ Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::
             } else if (flush && target && *flush >= *target) {
                 // The follower's own view: receiving on our timeline.
                 try {
-                    PgConn fc = PgConn::open(follower, ctx.cfg);
-                    auto tli = fc.scalar("SELECT received_tli FROM pg_stat_wal_receiver WHERE status = 'streaming'",
-                                         {}, ctx.cfg.command_timeout);
-                    if (tli && std::stoul(*tli) == timeline) return *flush;
-                    last_seen += ", but the follower receives on timeline " + tli.value_or("(none)");
+                    auto tli = receiving_timeline(ctx, follower);
+                    if (tli && *tli == timeline) return *flush;
+                    last_seen += ", but the follower receives on timeline " +
+                                 (tli ? std::to_string(*tli) : std::string("(none)"));
                 } catch (const Error &e) {
                     last_seen += ", follower not answering: " + std::string(e.what());
                 }

@@ -162,6 +162,14 @@ void write_standby_config(Context &ctx, const Node &follower, int major, const s
 Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::string &application_name,
                    uint32_t timeline, double timeout);
 
+// The timeline `node`'s walreceiver streams on (the later of
+// receive_start_tli and received_tli), nullopt when it is not streaming.
+// A node past the fork point streams the old timeline up to the fork before
+// its startup process refuses to go on, so it shows up as 'streaming' in the
+// new primary's pg_stat_replication meanwhile: only this tells a follower
+// from a node that cannot follow. Throws pgfo::Error when it cannot connect.
+std::optional<uint32_t> receiving_timeline(Context &ctx, const Node &node);
+
 // Application names streaming from `conn` (pg_stat_replication, state streaming).
 std::vector<std::string> streaming_standbys(Context &ctx, PgConn &conn);
 

@@ -6,19 +6,22 @@
   restores synchronous replication;
 - a three-node cluster: both remaining nodes follow the new primary, at once;
 - a forced divergence: rewind = never refuses and leaves the data untouched,
-  rewind = auto brings the node back through pg_rewind;
+  rewind = auto brings the node back through pg_rewind; a diverged node
+  already started as a standby, caught while the new primary lists it as
+  streaming (the old timeline, up to the fork), is not taken for a follower;
 - ten switchovers back and forth under write load: each time the old primary
   rejoins without rewind, synchronous replication is restored, nothing lost.
 """
 
 import os
+import signal
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from pgcluster import PgCluster  # noqa: E402
+from pgcluster import MiniConn, PgCluster, PgError  # noqa: E402
 from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 200
@@ -153,6 +156,56 @@ class FollowTest(unittest.TestCase):
         with open(os.path.join(c.node(0).datadir, "node.conf")) as f:
             own = f.read()
         self.assertIn("port = %d" % c.node(0).port, own, "node.conf was replaced by the source's")
+
+    def freeze_walsender_mid_stream(self, c, follower, primary, timeout=60):
+        """Catch `primary`'s walsender for `follower` while it streams and
+        SIGSTOP it there, so that pg_stat_replication keeps showing the
+        follower 'streaming' on the old timeline. A diverged follower streams
+        the old timeline up to the fork before its startup process refuses it
+        (then again every wal_retrieve_retry_interval): this holds that moment.
+        Returns the frozen pid (continued at cleanup)."""
+        name, port = c.node(follower).name, c.node(primary).port
+        t0 = time.monotonic()
+        tries = 0
+        while time.monotonic() < t0 + timeout:
+            try:
+                with MiniConn(port, application_name="pgfo-test-freeze", timeout=2) as conn:
+                    rows = conn.query("SELECT pid FROM pg_stat_replication WHERE application_name = '%s'"
+                                      " AND state = 'streaming'" % name)
+            except PgError:
+                rows = []
+            if not rows:
+                time.sleep(0.001)
+                continue
+            pid = int(rows[0][0])
+            os.kill(pid, signal.SIGSTOP)
+            tries += 1
+            time.sleep(0.5)
+            # still mid-stream: the follower's walreceiver streams timeline 1
+            if c.streaming_timeline(follower) == 1:
+                self.addCleanup(os.kill, pid, signal.SIGCONT)
+                print("\n  walsender %d frozen mid-stream after %.1f s (%d tries)"
+                      % (pid, time.monotonic() - t0, tries), flush=True)
+                return pid
+            os.kill(pid, signal.SIGCONT)
+        self.fail("never caught %s's walsender for %s mid-stream" % (c.node(primary).name, name))
+
+    def test_diverged_node_listed_as_streaming_is_not_a_follower(self):
+        c = self.cluster(offset=50)
+        cfg = self.config(c, "ANY 1 (node0, node1)")
+        self.diverge(c)
+        verdict = c.follow(0, 1)   # started as node1's standby: it cannot follow
+        self.assertTrue(verdict.needs_rewind, verdict)
+        self.freeze_walsender_mid_stream(c, 0, 1)
+        self.assertIn("node0", streaming(c, 1))
+        self.assertEqual(c.timeline(1), 2)
+        fol = follow_hook(c, cfg, follower=0, new_primary=1, old_primary=0)
+        inspect = fol.step("inspect")
+        self.assertIs(inspect["details"]["already_following"], False, fol.describe())
+        self.assertEqual(inspect["details"]["follower_timeline"], 1, fol.describe())
+        self.assertEqual(fol.rc, 8, fol.describe())  # PGFO_ERR_REFUSED: rewind = never
+        self.assertIn("without pg_rewind", fol.stderr)
+        self.assertFalse(c.is_running(0))
 
     def test_ten_switchovers_under_load(self):
         c = self.cluster(offset=40)
