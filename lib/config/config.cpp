@@ -54,12 +54,6 @@ std::string prefix(const std::string &where) { return where.empty() ? std::strin
     throw Error(PGFO_ERR_CONFIG, prefix(where) + "[" + section + "] " + key + ": " + what);
 }
 
-std::string join(const std::vector<std::string> &v, const char *sep = ", ") {
-    std::string s;
-    for (const auto &x : v) s += (s.empty() ? "" : sep) + x;
-    return s;
-}
-
 // ---------------------------------------------------------------- keys
 
 const std::vector<std::string> kGeneralKeys = {"cluster_name", "pgpool_conf", "log_file", "log_level",

@@ -53,6 +53,12 @@ std::string escape_controls(std::string_view v) {
     return s;
 }
 
+std::string join(const std::vector<std::string> &items, const char *sep) {
+    std::string s;
+    for (size_t i = 0; i < items.size(); ++i) s += (i ? sep : "") + items[i];
+    return s;
+}
+
 std::string read_small_file(const std::string &path, size_t max_bytes, const std::string &what) {
     auto fail = [&](const std::string &why) {
         return Error(PGFO_ERR_CONFIG, "cannot read " + what + " " + path + ": " + why);

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgfo {
 
@@ -17,6 +18,9 @@ std::string escape_controls(std::string_view v);
 
 // True when `v` holds a control character escape_controls would rewrite.
 bool has_controls(std::string_view v);
+
+// The items with `sep` between them: "a, b, c".
+std::string join(const std::vector<std::string> &items, const char *sep = ", ");
 
 // The whole of a small file. Throws pgfo::Error(PGFO_ERR_CONFIG,
 // "cannot read <what> <path>: <reason>") when it cannot be read or is larger

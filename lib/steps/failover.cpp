@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/lock.h"
+#include "core/text.h"
 #include "pg/lsn.h"
 #include "pg/sync_names.h"
 #include "pgpool/args.h"
@@ -196,13 +197,8 @@ StepResult PrimaryFailover::lock() {
             silent_.insert(id);
         }
     }
-    auto list = [](const std::vector<std::string> &v) {
-        std::string s;
-        for (const auto &x : v) s += (s.empty() ? "" : ", ") + x;
-        return s;
-    };
-    std::string s = "holding " + lock_file_path(ctx_.cfg) + " and the advisory lock on " + list(held);
-    if (!skipped.empty()) s += "; not reachable: " + list(skipped);
+    std::string s = "holding " + lock_file_path(ctx_.cfg) + " and the advisory lock on " + join(held);
+    if (!skipped.empty()) s += "; not reachable: " + join(skipped);
     return StepResult::done(s, {{"advisory_locks", held}, {"unreachable", skipped}});
 }
 
