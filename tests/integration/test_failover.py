@@ -35,12 +35,6 @@ class FailoverTest(RoleAsserts, unittest.TestCase):
         c.start()
         return c
 
-    @staticmethod
-    def sync_names(c, node):
-        # bracketed: psql cannot tell an empty value from no row
-        v = c.psql_value(node, "SELECT '[' || current_setting('synchronous_standby_names') || ']'")
-        return v[1:-1]
-
     # (b) -------------------------------------------------------------------
     def test_planned_stop_promotes_when_safe_and_old_primary_follows(self):
         c = self.cluster()
@@ -67,7 +61,7 @@ class FailoverTest(RoleAsserts, unittest.TestCase):
                                 | int(v["switch_point"].split("/")[1], 16), end)
         self.assertPrimary(c, 1)
         # Two nodes: nobody is left to be synchronous, commits must not wait.
-        self.assertEqual(self.sync_names(c, 1), "")
+        self.assertEqual(c.sync_standby_names(1), "")
         # Writes resume on the new primary, then the old primary follows.
         w.wait_ack(1, timeout=30)
         self.assertIsNotNone(w.last_ack(1), "no write succeeded on the new primary")
@@ -142,7 +136,7 @@ class FailoverTest(RoleAsserts, unittest.TestCase):
         run = failover_hook(c, cfg, failed=1, new_main=0, old_primary=0)
         self.assertEqual(run.rc, 0, run.describe())
         self.assertEqual(run.report["kind"], "standby_failure")
-        self.assertEqual(self.sync_names(c, 0), "ANY 1 (node2)")
+        self.assertEqual(c.sync_standby_names(0), "ANY 1 (node2)")
         self.assertTrue(done.wait(30), "the waiting commit was not released")
         t0 = time.monotonic()
         c.psql(0, "INSERT INTO t VALUES (2)", timeout=10)
@@ -157,7 +151,7 @@ class FailoverTest(RoleAsserts, unittest.TestCase):
         run = failover_hook(c, cfg, failed=1, new_main=0, old_primary=0)
         self.assertEqual(run.rc, 0, run.describe())
         self.assertEqual(run.step("sync_standbys")["outcome"], "skipped")
-        self.assertEqual(self.sync_names(c, 0), "FIRST 1 (node2)")
+        self.assertEqual(c.sync_standby_names(0), "FIRST 1 (node2)")
 
     # (d) -------------------------------------------------------------------
     def test_crash_promote_policy_reports_rewind(self):
@@ -225,7 +219,7 @@ class FailoverTest(RoleAsserts, unittest.TestCase):
     def test_dry_run_changes_nothing(self):
         c = self.cluster(offset=80)
         cfg = write_config(c)
-        before = self.sync_names(c, 1)
+        before = c.sync_standby_names(1)
         run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, dry_run=True, timeout=60)
         self.assertEqual(run.rc, 0, run.describe())
         self.assertTrue(run.report["dry_run"])
@@ -233,7 +227,7 @@ class FailoverTest(RoleAsserts, unittest.TestCase):
         self.assertIn("would promote", run.step("promote")["summary"])
         self.assertPrimary(c, 0)
         self.assertStandby(c, 1)
-        self.assertEqual(self.sync_names(c, 1), before)
+        self.assertEqual(c.sync_standby_names(1), before)
 
 
 if __name__ == "__main__":

@@ -37,17 +37,6 @@ def switchover(cfg, to, timeout=300):
     return start_cli(["switchover", "--to", str(to)], cfg).wait(timeout)
 
 
-def sync_names(c, node):
-    v = c.psql_value(node, "SELECT '[' || current_setting('synchronous_standby_names') || ']'")
-    return v[1:-1]
-
-
-def streaming(c, primary):
-    rows = c.psql(primary, "SELECT application_name, sync_state FROM pg_stat_replication"
-                           " WHERE state = 'streaming' ORDER BY 1")
-    return {r[0]: r[1] for r in rows}
-
-
 class FollowTest(unittest.TestCase):
     def cluster(self, standbys=1, sync_names="ANY 1 (node0, node1)", offset=0, **kw):
         c = PgCluster(standbys=standbys, sync_names=sync_names,
@@ -75,15 +64,15 @@ class FollowTest(unittest.TestCase):
         time.sleep(0.03)
         run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0)
         self.assertEqual(run.rc, 0, run.describe())
-        self.assertEqual(sync_names(c, 1), "")          # nobody left to wait for
+        self.assertEqual(c.sync_standby_names(1), "")          # nobody left to wait for
         c.wait_stopped(0)
         fol = follow_hook(c, cfg, follower=0, new_primary=1, old_primary=0)
         self.assertEqual(fol.rc, 0, fol.describe())
         self.assertEqual(fol.verdict["rejoin"], "clean", fol.describe())
         self.assertEqual(fol.step("rewind")["outcome"], "skipped")
         self.assertIn("not past", fol.step("decide")["summary"])
-        self.assertEqual(streaming(c, 1), {"node0": "quorum"})
-        self.assertEqual(sync_names(c, 1), "ANY 1 (node0)")
+        self.assertEqual(c.replication(1), {"node0": "quorum"})
+        self.assertEqual(c.sync_standby_names(1), "ANY 1 (node0)")
         self.assertTrue(os.path.exists(os.path.join(c.node(0).datadir, "postgresql.auto.conf.pgfailover.bak")))
         # commits wait for node0 again, and succeed
         c.psql(1, "CREATE TABLE after_follow AS SELECT 1 AS x", timeout=20)
@@ -108,8 +97,8 @@ class FollowTest(unittest.TestCase):
         for r in runs:
             r.wait(180)
             self.assertEqual(r.rc, 0, r.describe())
-        self.assertEqual(sorted(streaming(c, 1)), ["node0", "node2"])
-        self.assertEqual(sync_names(c, 1), "ANY 1 (node0, node2)")
+        self.assertEqual(sorted(c.replication(1)), ["node0", "node2"])
+        self.assertEqual(c.sync_standby_names(1), "ANY 1 (node0, node2)")
         self.assertEqual(c.psql_value(2, "SELECT count(*) FROM t"), "10000")
         self.assertEqual(c.psql_value(0, "SELECT pg_is_in_recovery()"), "t")
 
@@ -148,7 +137,7 @@ class FollowTest(unittest.TestCase):
         self.assertEqual(fol.rc, 0, fol.describe())
         self.assertEqual(fol.verdict["rejoin"], "rewound", fol.describe())
         self.assertEqual(fol.step("rewind")["outcome"], "succeeded")
-        self.assertIn("node0", streaming(c, 1))
+        self.assertIn("node0", c.replication(1))
         # node0 now has the new primary's data, not its own diverged rows
         c.wait_replay(0, c.current_lsn(1))
         self.assertEqual(c.psql_value(0, "SELECT count(*) FROM d"), "1007")
@@ -197,7 +186,7 @@ class FollowTest(unittest.TestCase):
         verdict = c.follow(0, 1)   # started as node1's standby: it cannot follow
         self.assertTrue(verdict.needs_rewind, verdict)
         self.freeze_walsender_mid_stream(c, 0, 1)
-        self.assertIn("node0", streaming(c, 1))
+        self.assertIn("node0", c.replication(1))
         self.assertEqual(c.timeline(1), 2)
         fol = follow_hook(c, cfg, follower=0, new_primary=1, old_primary=0)
         inspect = fol.step("inspect")
@@ -222,8 +211,8 @@ class FollowTest(unittest.TestCase):
             fo, fol = run.report["parts"]
             self.assertEqual(fo["verdict"]["old_primary_rejoin"], "clean", run.describe())
             self.assertEqual(fol["verdict"]["rejoin"], "clean", run.describe())
-            self.assertEqual(streaming(c, target), {"node%d" % primary: "quorum"})
-            self.assertEqual(sync_names(c, target), "ANY 1 (node%d)" % primary)
+            self.assertEqual(c.replication(target), {"node%d" % primary: "quorum"})
+            self.assertEqual(c.sync_standby_names(target), "ANY 1 (node%d)" % primary)
             primary = target
             time.sleep(0.3)
         w.wait_ack(primary, timeout=20)

@@ -165,23 +165,12 @@ class SoakTest(unittest.TestCase):
         self.addCleanup(b.stop)
         return b
 
-    @staticmethod
-    def sync_names(c, node):
-        v = c.psql_value(node, "SELECT '[' || current_setting('synchronous_standby_names') || ']'")
-        return v[1:-1]
-
-    @staticmethod
-    def streaming(c, primary):
-        rows = c.psql(primary, "SELECT application_name, sync_state FROM pg_stat_replication"
-                               " WHERE state = 'streaming' ORDER BY 1")
-        return {r[0]: r[1] for r in rows}
-
     def wait_streaming(self, c, primary, expect, timeout=20):
         """pg_stat_replication on `primary` shows `expect` ({name: sync_state});
         bounded wait, since quorum state is reported once a standby replied."""
         deadline = time.monotonic() + timeout
         while True:
-            got = self.streaming(c, primary)
+            got = c.replication(primary)
             if got == expect or time.monotonic() > deadline:
                 return got
             time.sleep(0.1)
@@ -316,7 +305,7 @@ class SoakTest(unittest.TestCase):
 
             # ---- the cluster: one primary, both others streaming as quorum standbys
             in_recovery = {n: c.psql_value(n, "SELECT pg_is_in_recovery()") for n in (0, 1, 2)}
-            sync_after = self.sync_names(c, target)
+            sync_after = c.sync_standby_names(target)
             standbys = self.wait_streaming(c, target, {"node%d" % primary: "quorum",
                                                        "node2": "quorum"})
 

@@ -1076,6 +1076,18 @@ class PgCluster:
         name = self.psql_value(node, "SELECT pg_walfile_name(pg_current_wal_lsn())")
         return int(name[:8], 16)
 
+    def sync_standby_names(self, node):
+        """synchronous_standby_names on `node` ('' when empty)."""
+        # bracketed: psql cannot tell an empty value from no row
+        v = self.psql_value(node, "SELECT '[' || current_setting('synchronous_standby_names') || ']'")
+        return v[1:-1]
+
+    def replication(self, primary):
+        """{application_name: sync_state} of the standbys streaming from `primary`."""
+        rows = self.psql(primary, "SELECT application_name, sync_state FROM pg_stat_replication"
+                                  " WHERE state = 'streaming' ORDER BY 1")
+        return {r[0]: r[1] for r in rows}
+
     def checkpoint(self, node):
         self.psql(node, "CHECKPOINT")
 
