@@ -1276,15 +1276,27 @@ class PgCluster:
         if not segsz:
             raise PgError("%s: no WAL segment in %s" % (node.name, waldir))
         per_id = 0x100000000 // segsz
-        segno = start // segsz
-        seg = os.path.join(waldir, "%08X%08X%08X" % (tli, segno // per_id, segno % per_id))
-        try:
-            with open(seg, "rb") as f:
-                f.seek(start % segsz)
-                head = f.read(24)
-        except FileNotFoundError:
-            raise PgError("%s: checkpoint %s: no WAL segment %s"
-                          % (node.name, int_to_lsn(start), seg))
+        # The record's 24-byte header, skipping the page header (24 bytes, 40
+        # on a segment's first page) when the record crosses a page boundary.
+        head = b""
+        pos = start
+        while len(head) < 24:
+            if pos % blcksz == 0:
+                pos += 40 if pos % segsz == 0 else 24
+            segno = pos // segsz
+            seg = os.path.join(waldir, "%08X%08X%08X" % (tli, segno // per_id, segno % per_id))
+            take = min(24 - len(head), blcksz - pos % blcksz)
+            try:
+                with open(seg, "rb") as f:
+                    f.seek(pos % segsz)
+                    chunk = f.read(take)
+            except FileNotFoundError:
+                raise PgError("%s: checkpoint %s: no WAL segment %s"
+                              % (node.name, int_to_lsn(start), seg))
+            if len(chunk) < take:
+                raise PgError("%s: checkpoint %s: %s ends early" % (node.name, int_to_lsn(start), seg))
+            head += chunk
+            pos += take
         # XLogRecord: xl_tot_len u32, xl_xid u32, xl_prev u64, xl_info u8, xl_rmid u8
         tot, _xid, _prev, info, rmid = struct.unpack_from("<IIQBB", head, 0)
         kinds = {0x00: "CHECKPOINT_SHUTDOWN", 0x10: "CHECKPOINT_ONLINE"}
