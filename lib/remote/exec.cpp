@@ -369,6 +369,22 @@ std::optional<std::string> local_read(const std::string &path, uint64_t offset, 
     return data;
 }
 
+// Line 8 of postmaster.pid (LOCK_FILE_LINE_PM_STATUS), padded with blanks by
+// the postmaster; "" when the file has fewer lines.
+std::string pm_status_line(const std::string &content) {
+    size_t pos = 0;
+    for (int line = 1; line < 8; ++line) {
+        pos = content.find('\n', pos);
+        if (pos == std::string::npos) return "";
+        ++pos;
+    }
+    size_t nl = content.find('\n', pos);
+    if (nl == std::string::npos) return ""; // not completely written yet
+    std::string v = content.substr(pos, nl - pos);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\r')) v.pop_back();
+    return v;
+}
+
 // postmaster.pid's first line -> a pid; 0 when it is not (yet) a number.
 // PostgreSQL writes -PID for a single-user backend.
 long parse_pid_line(const std::string &content, bool &complete) {
@@ -425,6 +441,7 @@ public:
         if (!content) return s; // Gone
         bool complete = false;
         s.pid = parse_pid_line(*content, complete);
+        s.pm_status = pm_status_line(*content);
         if (s.pid == 0) {
             // An empty file or a first line that is not a whole number: the
             // postmaster creates postmaster.pid first and writes it in steps,
@@ -474,8 +491,10 @@ pid=${pid%"$(printf '\r')"}
 pid=${pid#-}
 case $pid in ''|0*|*[!0-9]*) echo "ALIVE 0"; exit 0;; esac
 if test ${#pid} -gt 9; then echo "ALIVE 0"; exit 0; fi
-if kill -0 "$pid" 2>/dev/null || test -d "/proc/$pid"; then echo "ALIVE $pid"; exit 0; fi
-case $(kill -0 "$pid" 2>&1) in *ermitted*|*EPERM*) echo "ALIVE $pid";; *) echo "STALE $pid";; esac
+st=$(sed -n '8{s/ *$//;p;}' "$f" 2>/dev/null)
+case $st in *[!a-z]*) st=;; esac
+if kill -0 "$pid" 2>/dev/null || test -d "/proc/$pid"; then echo "ALIVE $pid $st"; exit 0; fi
+case $(kill -0 "$pid" 2>&1) in *ermitted*|*EPERM*) echo "ALIVE $pid $st";; *) echo "STALE $pid";; esac
 )SH";
 
 class SshAccess : public NodeAccess {
@@ -533,9 +552,16 @@ public:
             }
             return true;
         };
-        if (line.compare(0, 6, "ALIVE ") == 0 && num(6, s.pid)) {
-            s.state = PidFileState::Alive;
-            return s;
+        if (line.compare(0, 6, "ALIVE ") == 0) {
+            // "ALIVE pid" or "ALIVE pid status" (status: lower-case letters only)
+            size_t sp = line.find(' ', 6);
+            std::string status = sp == std::string::npos ? "" : line.substr(sp + 1);
+            if (sp != std::string::npos) line.erase(sp);
+            if (num(6, s.pid) && status.find_first_not_of("abcdefghijklmnopqrstuvwxyz") == std::string::npos) {
+                s.state = PidFileState::Alive;
+                s.pm_status = status;
+                return s;
+            }
         }
         if (line.compare(0, 6, "STALE ") == 0 && num(6, s.pid)) {
             s.state = PidFileState::Stale;

@@ -40,6 +40,9 @@ enum class PidFileState { Gone, Stale, Alive };
 struct PidFileStatus {
     PidFileState state = PidFileState::Gone;
     long pid = 0; // first line of postmaster.pid, 0 when gone or unreadable
+    // The postmaster's status line (line 8: "starting", "stopping", "ready",
+    // "standby"), trimmed; "" when the file is gone or the line not written yet.
+    std::string pm_status;
 };
 
 // How pgfailover reaches a node's host to run programs and read files.
