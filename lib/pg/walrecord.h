@@ -36,6 +36,15 @@ std::string wal_file_name(uint32_t timeline, Lsn lsn, uint32_t segment_size);
 WalRecordInfo read_wal_record(const WalReader &reader, uint32_t timeline, Lsn start,
                               uint32_t segment_size, uint32_t block_size);
 
+// Where a record of `total_length` bytes starting at `start` ends
+// (MAXALIGNed), counting the page headers it crosses (long on a segment's
+// first page). Throws pgfo::Error(PGFO_ERR_WAL) on bad sizes.
+Lsn record_end(Lsn start, uint32_t total_length, uint32_t segment_size, uint32_t block_size);
+
+// xl_tot_len of a shutdown checkpoint record written by the PostgreSQL
+// major that writes pg_control version `control_version`; 0 when unknown.
+uint32_t shutdown_checkpoint_length(uint32_t control_version);
+
 // True when the record is a shutdown checkpoint (RM_XLOG_ID, XLOG_CHECKPOINT_SHUTDOWN).
 bool is_shutdown_checkpoint(const WalRecordInfo &rec);
 

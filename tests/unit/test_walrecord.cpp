@@ -152,6 +152,37 @@ TEST_P(RealWal, EndMatchesPostgres) {
     EXPECT_TRUE(pgfo::is_shutdown_checkpoint(rec));
 }
 
+// The fallback when the record cannot be read: its end from pg_control's
+// checkpoint location and the length a shutdown checkpoint has on that major.
+TEST_P(RealWal, ExactLengthOfTheMajorGivesTheSameEnd) {
+    const ManifestCase &c = GetParam();
+    const uint32_t control_version = c.major >= 18   ? 1800
+                                     : c.major >= 17 ? 1700
+                                     : c.major >= 13 ? 1300
+                                     : c.major == 12 ? 1201
+                                                     : 1100;
+    EXPECT_EQ(pgfo::shutdown_checkpoint_length(control_version), c.tot_len);
+    EXPECT_EQ(pgfo::record_end(c.start, c.tot_len, c.segment_size, c.block_size), c.end);
+}
+
+TEST(ShutdownCheckpointLength, UnknownControlVersionIsZero) {
+    EXPECT_EQ(pgfo::shutdown_checkpoint_length(0), 0u);
+    EXPECT_EQ(pgfo::shutdown_checkpoint_length(1002), 0u); // PostgreSQL 10
+    EXPECT_EQ(pgfo::shutdown_checkpoint_length(1900), 0u);
+}
+
+TEST(RecordEnd, PageAndSegmentHeaders) {
+    const uint32_t seg = 1u << 20, blk = 8192;
+    // inside one page, MAXALIGNed
+    EXPECT_EQ(pgfo::record_end(0x600100, 114, seg, blk), 0x600178u);
+    // 56 bytes on the first page, 58 after the next page's 24-byte header
+    EXPECT_EQ(pgfo::record_end(0x609FC8, 114, seg, blk), 0x60A058u);
+    // 56 bytes before a segment end: the rest after the 40-byte long header
+    EXPECT_EQ(pgfo::record_end(0x6FFFC8, 114, seg, blk), 0x700068u);
+    // ending exactly at a page end
+    EXPECT_EQ(pgfo::record_end(0x601F8E, 114, seg, blk), 0x602000u);
+}
+
 TEST_P(RealWal, AsksOnlyForThePagesTheRecordOccupies) {
     const ManifestCase &c = GetParam();
     PageFiles files(c);
