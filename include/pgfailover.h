@@ -77,7 +77,8 @@ typedef enum pgfo_status {
     PGFO_ERR_NOMEM = 14,           /* out of memory */
     PGFO_ERR_CANCELLED = 15,       /* reserved: cancelled by the caller */
     PGFO_ERR_CHECK = 16,           /* pgfo_check found problems (listed in the report) */
-    PGFO_ERR_SPLIT_BRAIN = 17      /* after the action more than one node is a primary: fence one now */
+    PGFO_ERR_SPLIT_BRAIN = 17,     /* after the action more than one node is a primary: fence one now */
+    PGFO_ERR_IDENTITY = 18         /* a data directory belongs to another cluster (system identifier) */
 } pgfo_status_t;
 
 typedef struct pgfo_ctx pgfo_ctx_t;     /* a configured cluster plus last error and result */

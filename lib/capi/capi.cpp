@@ -228,10 +228,10 @@ PGFO_API pgfo_status_t pgfo_wait_shutdown(pgfo_ctx_t *ctx, int node_id, double t
     return guarded(ctx, [&](pgfo::Context &c) {
         const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
         single_step(c, "wait_shutdown", "wait until the node is down", node_ids(n), [&] {
-            auto w = pgfo::wait_shutdown(c, n, timeout_or(timeout, c.cfg.shutdown_timeout));
+            auto w = pgfo::wait_shutdown(c, n, timeout_or(timeout, c.cfg.shutdown_timeout), pgfo::WaitFor::Exit);
             if (w.last.host_unreachable)
                 throw pgfo::Error(PGFO_ERR_UNCLEAN, pgfo::node_label(n) + ": host unreachable: " + w.last.access_error);
-            if (!w.last.down())
+            if (!w.last.exited())
                 throw pgfo::Error(PGFO_ERR_TIMEOUT, pgfo::node_label(n) + " is still up (dry run: looked once)");
             return pgfo::StepResult::done(pgfo::node_label(n) + " is down");
         });

@@ -61,7 +61,8 @@ const std::vector<std::string> kGeneralKeys = {"cluster_name", "pgpool_conf", "l
 const std::vector<std::string> kConnectionKeys = {"user", "dbname", "passfile", "sslmode",
                                                   "connect_timeout"};
 const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote", "command",
-                                               "lock",     "poll_interval", "follow", "rewind"};
+                                               "lock",     "poll_interval", "follow", "rewind",
+                                               "unreachable", "postmaster_exit"};
 const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_standby_names", "rewind",
                                               "replication_slots", "on_better_candidate"};
 const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names"};
@@ -650,6 +651,8 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                 else if (key == "lock") cfg.lock_timeout = d;
                 else if (key == "follow") cfg.follow_timeout = d;
                 else if (key == "rewind") cfg.rewind_timeout = d;
+                else if (key == "unreachable") cfg.unreachable_timeout = d;
+                else if (key == "postmaster_exit") cfg.postmaster_exit_timeout = d;
             }
         } else if (section == "policy") {
             if (key == "on_unclean") {
@@ -749,6 +752,8 @@ void validate_config(const Config &cfg) {
     check_range("timeouts", "promote", cfg.promote_timeout, kTimeoutRange);
     check_range("timeouts", "command", cfg.command_timeout, kTimeoutRange);
     check_range("timeouts", "lock", cfg.lock_timeout, kTimeoutRange);
+    check_range("timeouts", "unreachable", cfg.unreachable_timeout, kTimeoutRange);
+    check_range("timeouts", "postmaster_exit", cfg.postmaster_exit_timeout, kTimeoutRange);
     check_range("timeouts", "poll_interval", cfg.poll_interval, kPollRange);
     abs_path(file, "general", "spool_directory", cfg.spool_directory, false);
     check_range("general", "delivery_budget", cfg.delivery_budget, kBudgetRange);

@@ -72,6 +72,13 @@ struct Config {
     double command_timeout = 30;           // any one command on a node (pg_ctl, ssh)
     double lock_timeout = 30;              // waiting for another run's lock
     double poll_interval = 0.02;           // between checks while waiting
+    // A failing probe or read of a node's files (ssh exit 255, a torn read)
+    // is retried; only failures lasting this long count as a fact: the host
+    // is unreachable, or the file cannot be read.
+    double unreachable_timeout = 5;
+    // follow-primary: a node whose shutdown checkpoint is written but whose
+    // postmaster still runs (archiver backlog, walsenders) is waited for this long.
+    double postmaster_exit_timeout = 300;
 
     // [policy]
     OnUnclean on_unclean = OnUnclean::Promote;

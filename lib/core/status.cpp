@@ -28,6 +28,7 @@ constexpr StatusText kStatus[] = {
     {PGFO_ERR_CANCELLED, "PGFO_ERR_CANCELLED", "cancelled"},
     {PGFO_ERR_CHECK, "PGFO_ERR_CHECK", "check found problems"},
     {PGFO_ERR_SPLIT_BRAIN, "PGFO_ERR_SPLIT_BRAIN", "more than one node is a primary"},
+    {PGFO_ERR_IDENTITY, "PGFO_ERR_IDENTITY", "a data directory belongs to another cluster (system identifier mismatch)"},
 };
 
 const StatusText *find(pgfo_status_t code) {

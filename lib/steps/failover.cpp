@@ -108,6 +108,8 @@ private:
     bool old_is_standby_ = false;
     std::string unclean_reason_;
     std::optional<CheckpointInfo> ckpt_;
+    long old_postmaster_pid_ = 0;    // the old postmaster still ran when its shutdown was proven
+    std::string old_postmaster_;     // after the promotion: "running", "exited" ("" when it had exited before)
     std::optional<Lsn> flushed_;
     std::string sync_before_, sync_after_;
     bool sync_changed_ = false;
@@ -133,7 +135,8 @@ const PrimaryStep kPrimaryFailover[] = {
      &PrimaryFailover::inspect},
     {"stop_old_primary", "stop the old primary in fast mode if it still runs as a primary (on_running)",
      &PrimaryFailover::stop_old_primary},
-    {"wait_shutdown", "wait until the old primary is down: ping answers nothing, postmaster.pid gone or stale",
+    {"wait_shutdown", "wait until the old primary is down: it accepts no connections and pg_control says 'shut "
+                      "down' (postmaster stopping), or ping answers nothing and postmaster.pid is gone or stale",
      &PrimaryFailover::wait_shutdown},
     {"read_checkpoint", "read the old primary's pg_control and the end of its shutdown checkpoint record",
      &PrimaryFailover::read_checkpoint},
@@ -263,20 +266,33 @@ StepResult PrimaryFailover::stop_old_primary() {
 
 StepResult PrimaryFailover::wait_shutdown() {
     if (old_is_standby_) return StepResult::skip("the old primary already runs as a standby");
-    ShutdownWait w = pgfo::wait_shutdown(ctx_, old_, ctx_.cfg.shutdown_timeout);
+    ShutdownWait w = pgfo::wait_shutdown(ctx_, old_, ctx_.cfg.shutdown_timeout, WaitFor::ShutDown);
     json d = {{"ping", ping_name(w.last.ping)}, {"postmaster_pid", pid_state_name(w.last.pid.state)},
-              {"pid", w.last.pid.pid}, {"checks", w.checks}};
+              {"pid", w.last.pid.pid}, {"checks", w.checks}, {"failed_checks", w.failed_checks}};
+    if (w.last.control) d["pg_control"] = db_state_name(w.last.control->state);
     if (w.last.host_unreachable) {
         d["access_error"] = w.last.access_error;
         old_down_ = true;
-        unclean("the old primary's host cannot be reached (" + w.last.access_error + ")");
+        unclean("the old primary's host cannot be reached (" + w.last.access_error + ", for " +
+                std::to_string(static_cast<int>(ctx_.cfg.unreachable_timeout)) + " s)");
         return StepResult::done("host unreachable; proceeding under on_unclean = promote", d);
     }
-    if (!w.last.down()) // dry run: one look only
+    if (!w.last.shut_down()) // dry run: one look only
         return StepResult::skip(std::string("dry run: the old primary is still up (") + ping_name(w.last.ping) +
                                     "); would wait up to " + std::to_string(static_cast<int>(ctx_.cfg.shutdown_timeout)) + " s",
                                 d);
     old_down_ = true;
+    if (!w.last.exited()) {
+        // The shutdown checkpoint is written; the postmaster lingers for its
+        // archiver or walsenders, which only read WAL: nothing waits for it.
+        old_postmaster_pid_ = w.last.pid.pid;
+        d["postmaster"] = "running";
+        return StepResult::done("old primary shut down (ping: " + std::string(ping_name(w.last.ping)) +
+                                    ", pg_control: shut down, postmaster " + std::to_string(w.last.pid.pid) +
+                                    " stopping: its archiver or walsenders still run; not waiting for its exit)",
+                                d);
+    }
+    d["postmaster"] = "exited";
     std::string pid = w.last.pid.state == PidFileState::Gone
                           ? "postmaster.pid gone"
                           : "postmaster.pid stale (process " + std::to_string(w.last.pid.pid) + " is not alive)";
@@ -286,21 +302,72 @@ StepResult PrimaryFailover::wait_shutdown() {
 StepResult PrimaryFailover::read_checkpoint() {
     if (!unclean_reason_.empty()) return StepResult::skip("old primary unclean: " + unclean_reason_);
     if (old_is_standby_) return StepResult::skip("the old primary already runs as a standby");
-    if (ctx_.dry_run && !check_down(ctx_, old_).down())
+    if (ctx_.dry_run && !check_down(ctx_, old_).shut_down())
         return StepResult::skip("dry run: the old primary is still up; pg_control would be read once it is down");
+    const double window = ctx_.cfg.unreachable_timeout;
+    // Every read is retried: one failed ssh (MaxStartups), a torn read or a
+    // network blip must not decide the failover. What is left after the
+    // window is a fact, and never skips the wait for the flush.
+    ControlData c;
     try {
-        ckpt_ = pgfo::read_checkpoint(ctx_, old_);
+        c = retry_reads(ctx_, node_label(old_) + ": reading pg_control", window,
+                        [&] { return read_control(ctx_, old_); });
     } catch (const Error &e) {
-        unclean("cannot read the old primary's shutdown checkpoint: " + std::string(e.what()));
-        return StepResult::done("unreadable; proceeding under on_unclean = promote", {{"error", e.what()}});
+        if (e.code() == PGFO_ERR_EXEC && old_.access == Access::Ssh &&
+            ping_node(old_, ctx_.cfg) == PGFO_PING_NO_RESPONSE) {
+            unclean("the old primary's host cannot be reached (" + std::string(e.what()) + ", for " +
+                    std::to_string(static_cast<int>(window)) + " s)");
+            return StepResult::done("host unreachable; proceeding under on_unclean = promote", {{"error", e.what()}});
+        }
+        throw Error(e.code(), std::string(e.what()) + "; without the old primary's pg_control its shutdown "
+                                                       "cannot be proven: NOT promoting");
     }
-    const ControlData &c = ckpt_->control;
+    // Another cluster's pg_control reads just like a clean shutdown.
+    check_same_cluster(ctx_, old_, c, *conn_, "the candidate " + node_label(cand_));
     json d = {{"state", db_state_name(c.state)}, {"checkpoint", format_lsn(c.checkpoint)},
-              {"redo", format_lsn(c.redo)}, {"timeline", c.timeline}};
-    if (!ckpt_->clean) {
+              {"redo", format_lsn(c.redo)}, {"timeline", c.timeline},
+              {"system_identifier", std::to_string(c.system_identifier)}};
+    ckpt_.emplace();
+    ckpt_->control = c;
+    if (c.state != PGFO_DB_SHUTDOWNED) {
+        ckpt_->why_unclean = std::string("pg_control state is '") + db_state_name(c.state) +
+                             "', not 'shut down': the old primary did not shut down cleanly (crash or "
+                             "immediate stop); it has no shutdown checkpoint to wait for";
         unclean(ckpt_->why_unclean);
         return StepResult::done(std::string("state '") + db_state_name(c.state) + "': " + ckpt_->why_unclean, d);
     }
+    const uint32_t expected = shutdown_checkpoint_length(c.control_version);
+    d["expected_record_length"] = expected;
+    std::optional<WalRecordInfo> rec;
+    try {
+        rec = retry_reads(ctx_, node_label(old_) + ": reading the checkpoint record", window,
+                          [&] { return read_checkpoint_record(ctx_, old_, c); });
+    } catch (const Error &e) {
+        if (e.code() != PGFO_ERR_EXEC && e.code() != PGFO_ERR_WAL) throw;
+        // pg_control proves the shutdown; the record's end is then a known
+        // bound: a shutdown checkpoint record has the same length on every
+        // server of a major version, and crosses at most one page header.
+        if (!expected)
+            throw Error(e.code(), std::string(e.what()) + "; the length of a shutdown checkpoint record of "
+                                  "pg_control version " + std::to_string(c.control_version) +
+                                  " is unknown: NOT promoting without a proven flush target");
+        ckpt_->end = record_end(c.checkpoint, expected, c.wal_segment_size, c.wal_block_size);
+        d["end_from"] = "record_length";
+        d["record_error"] = e.what();
+        ctx_.log().warn("{}: cannot read the checkpoint record ({}); its end follows from pg_control: a shutdown "
+                        "checkpoint of {} bytes at {} ends at {}",
+                        node_label(old_), e.what(), expected, format_lsn(c.checkpoint), format_lsn(ckpt_->end));
+    }
+    if (rec) {
+        d["record_length"] = rec->total_length;
+        if (!is_shutdown_checkpoint(*rec))
+            throw Error(PGFO_ERR_WAL, node_label(old_) + ": pg_control says 'shut down', but the record at its "
+                                                         "latest checkpoint location " + format_lsn(c.checkpoint) +
+                                                         " is not a shutdown checkpoint; NOT promoting");
+        ckpt_->end = rec->end;
+        d["end_from"] = "wal";
+    }
+    ckpt_->clean = true;
     d["checkpoint_end"] = format_lsn(ckpt_->end);
     return StepResult::done("shut down; shutdown checkpoint " + format_lsn(c.checkpoint) + " ends at " +
                                 format_lsn(ckpt_->end) + " on timeline " + std::to_string(c.timeline),
@@ -318,6 +385,9 @@ StepResult PrimaryFailover::wait_flush() {
         return StepResult::done("candidate flushed " + last + " >= checkpoint end " + format_lsn(ckpt_->end), d);
     if (ctx_.dry_run)
         return StepResult::skip("dry run: candidate has flushed " + last + ", needs " + format_lsn(ckpt_->end), d);
+    // A stable fact, not a transient error: the candidate cannot get the
+    // checkpoint. on_unclean decides (promoting means the old primary needs
+    // pg_rewind, and what only it had is lost).
     unclean("the candidate flushed only up to " + last + " but the old primary's shutdown checkpoint ends at " +
             format_lsn(ckpt_->end) +
             (w.receiver_gone ? " and its walreceiver has stopped" : " after the catchup timeout"));
@@ -447,6 +517,17 @@ StepResult PrimaryFailover::one_primary() {
         if (r.node->id == cand_.id) cand_primary = true;
     }
     const std::string seen = describe_roles(roles);
+    if (old_postmaster_pid_) {
+        // Promoted while the old postmaster finished its archiving: say
+        // whether it is gone by now (follow-primary waits for it).
+        try {
+            PidFileStatus p = make_node_access(old_)->postmaster_pid(old_.data_directory, ctx_.cfg.command_timeout);
+            old_postmaster_ = p.state == PidFileState::Alive ? "running" : "exited";
+        } catch (const Error &e) {
+            old_postmaster_ = "unknown";
+        }
+        d["old_postmaster"] = old_postmaster_;
+    }
     if (cand_primary && primaries.size() == 1) return StepResult::done("exactly one primary: " + seen, d);
     std::string msg = primaries.size() > 1 ? "TWO PRIMARIES after the failover: " + seen
                                            : "the candidate " + node_label(cand_) +
@@ -477,6 +558,9 @@ std::pair<std::string, std::string> PrimaryFailover::cluster_state() const {
         std::string old = ckpt_ && ckpt_->clean ? "shut down cleanly at " + format_lsn(ckpt_->end) +
                                                       ": it can be started again as the primary"
                                                 : "down";
+        if (ckpt_ && ckpt_->clean && old_postmaster_pid_)
+            old += " once its postmaster (pid " + std::to_string(old_postmaster_pid_) +
+                   ", still archiving or sending WAL) has exited";
         return {"no_primary", "the cluster has NO primary: the old primary " + node_label(old_) + " is " + old +
                                   ", and " + node_label(cand_) + " was not promoted; re-run pgfailover once the "
                                   "cause is fixed" + sync};
@@ -500,6 +584,7 @@ json PrimaryFailover::verdict() const {
     v["cluster_state"] = cluster_state().first;
     if (ckpt_ && ckpt_->clean) v["checkpoint_end"] = format_lsn(ckpt_->end);
     if (flushed_) v["candidate_flushed"] = format_lsn(*flushed_);
+    if (old_postmaster_pid_) v["old_postmaster"] = old_postmaster_.empty() ? "running" : old_postmaster_;
     if (switch_.point) v["switch_point"] = format_lsn(*switch_.point);
     if (switch_.timeline) v["new_timeline"] = switch_.timeline;
     return v;

@@ -114,6 +114,11 @@ StepResult FollowPrimary::inspect() {
     conn_.emplace(PgConn::open(p_, ctx_.cfg));
     if (in_recovery(*conn_))
         throw Error(PGFO_ERR_STATE, node_label(p_) + " is in recovery: it is not a primary to follow");
+    // Before anything changes: the follower's data directory must belong to
+    // the new primary's cluster.
+    ControlData mine = retry_reads(ctx_, node_label(f_) + ": reading pg_control", ctx_.cfg.unreachable_timeout,
+                                   [&] { return read_control(ctx_, f_); });
+    check_same_cluster(ctx_, f_, mine, *conn_, "the new primary " + node_label(p_));
     timeline_ = current_timeline(ctx_, *conn_);
     if (timeline_ > 1) {
         auto text = conn_->scalar("SELECT pg_read_file($1)", {"pg_wal/" + history_file_name(timeline_)},
@@ -154,7 +159,7 @@ StepResult FollowPrimary::stop_follower() {
     if (already_following_) return StepResult::skip("already following");
     if (!was_running_) {
         DownCheck d = check_down(ctx_, f_);
-        if (d.down()) return StepResult::skip("the node is down");
+        if (d.exited()) return StepResult::skip("the node is down");
     }
     if (ctx_.dry_run) return StepResult::skip("dry run: would stop it with pg_ctl stop -m fast");
     stop_node(ctx_, f_);
@@ -163,7 +168,7 @@ StepResult FollowPrimary::stop_follower() {
 
 StepResult FollowPrimary::decide() {
     if (already_following_) return StepResult::skip("already following");
-    if (ctx_.dry_run && !check_down(ctx_, f_).down())
+    if (ctx_.dry_run && !check_down(ctx_, f_).exited())
         return StepResult::skip("dry run: the node is still up; pg_control would be read once it is down");
     RejoinDecision r = decide_rejoin(ctx_, f_, timeline_, history_);
     control_ = r.control;
@@ -343,7 +348,7 @@ RejoinDecision rejoin_decision(Context &ctx, int follower, int primary) {
                                 ctx.cfg.command_timeout);
         if (text) history = parse_history(*text);
     }
-    if (!check_down(ctx, f).down())
+    if (!check_down(ctx, f).exited())
         throw Error(PGFO_ERR_STATE, node_label(f) + " is running: its WAL end is read from pg_control once it is "
                                                     "stopped (follow-primary stops it itself)");
     return decide_rejoin(ctx, f, timeline, history);

@@ -52,69 +52,173 @@ void poll_sleep(const Config &cfg) {
     std::this_thread::sleep_for(std::chrono::duration<double>(s));
 }
 
+void retry_sleep(const Config &cfg) {
+    double s = cfg.poll_interval < 0.05 ? 0.05 : cfg.poll_interval;
+    std::this_thread::sleep_for(std::chrono::duration<double>(s));
+}
+
+namespace {
+
+ControlData parse_control_file(const Node &node, const std::string &path, const std::string &bytes) {
+    try {
+        return parse_control(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
+    } catch (const Error &e) {
+        throw Error(e.code(), node_label(node) + ": " + path + ": " + e.what());
+    }
+}
+
+void require_data_directory(const Node &node, const char *why) {
+    if (node.data_directory.empty())
+        throw Error(PGFO_ERR_CONFIG, node_label(node) + ": data_directory is not set; it is needed " + why);
+}
+
+} // namespace
+
 DownCheck check_down(Context &ctx, const Node &node) {
     DownCheck d;
     d.ping = ping_node(node, ctx.cfg);
-    if (d.ping != PGFO_PING_NO_RESPONSE) return d; // up, or shutting down: no need to look further
-    if (node.data_directory.empty())
-        throw Error(PGFO_ERR_CONFIG, node_label(node) +
-                                         ": data_directory is not set; it is needed to check "
-                                         "postmaster.pid and pg_control");
+    if (d.ping == PGFO_PING_OK) return d; // up and accepting connections: no need to look further
+    require_data_directory(node, "to check postmaster.pid and pg_control");
+    auto access = make_node_access(node);
     try {
-        auto access = make_node_access(node);
         d.pid = access->postmaster_pid(node.data_directory, ctx.cfg.command_timeout);
     } catch (const Error &e) {
-        if (e.code() != PGFO_ERR_EXEC || node.access != Access::Ssh) throw;
-        d.host_unreachable = true;
+        if (e.code() != PGFO_ERR_EXEC) throw; // e.g. not a data directory: no retry helps
         d.access_error = e.what();
+        return d;
+    }
+    // pg_control matters only while the postmaster still runs (an archiver
+    // backlog or walsenders keep it up after the shutdown checkpoint).
+    if (d.pid.state != PidFileState::Alive) return d;
+    const std::string path = node.data_directory + "/global/pg_control";
+    try {
+        auto bytes = access->read_file(path, 0, 0, ctx.cfg.command_timeout);
+        if (!bytes) d.control_error = path + " does not exist";
+        else d.control = parse_control_file(node, path, *bytes);
+    } catch (const Error &e) {
+        // a read torn by the server rewriting the file fails its CRC: look again
+        if (e.code() != PGFO_ERR_EXEC && e.code() != PGFO_ERR_PG_CONTROL) throw;
+        d.control_error = e.what();
     }
     return d;
 }
 
-ShutdownWait wait_shutdown(Context &ctx, const Node &node, double timeout) {
+namespace {
+
+std::string describe_down_check(const DownCheck &d) {
+    std::string s = std::string("ping: ") + ping_name(d.ping);
+    if (d.ping == PGFO_PING_OK) return s;
+    if (!d.access_error.empty()) return s + ", " + d.access_error;
+    if (d.pid.state == PidFileState::Gone) return s + ", postmaster.pid gone";
+    if (d.pid.state == PidFileState::Stale)
+        return s + ", postmaster.pid stale (process " + std::to_string(d.pid.pid) + " is not alive)";
+    s += ", postmaster.pid names a live process " + std::to_string(d.pid.pid);
+    if (!d.pid.pm_status.empty()) s += " (" + d.pid.pm_status + ")";
+    if (d.control) s += std::string(", pg_control: ") + db_state_name(d.control->state);
+    else if (!d.control_error.empty()) s += ", pg_control unreadable: " + d.control_error;
+    return s;
+}
+
+} // namespace
+
+ShutdownWait wait_shutdown(Context &ctx, const Node &node, double timeout, WaitFor until) {
     ShutdownWait w;
     Stopwatch sw;
-    int unreachable_in_a_row = 0;
+    double failing_since = -1; // when the current run of failed probes began
+    bool failing_unreachable = true; // ping answered nothing during every failed probe of that run
+    double exit_deadline = -1;       // WaitFor::Exit: set once the shutdown checkpoint is written
+    double next_note = 5;
     for (;;) {
         w.last = check_down(ctx, node);
         ++w.checks;
         w.waited = sw.seconds();
-        if (w.last.down()) return w;
-        if (w.last.host_unreachable) {
-            if (++unreachable_in_a_row >= 2) return w;
+        if (w.last.shut_down() && w.shut_down_at < 0) w.shut_down_at = w.waited;
+        if (until == WaitFor::Exit ? w.last.exited() : w.last.shut_down()) return w;
+        if (!w.last.access_error.empty()) {
+            // One failed probe is never a fact (an ssh refused by MaxStartups,
+            // a network blip): only a run of failures lasting the window is.
+            ++w.failed_checks;
+            if (failing_since < 0) {
+                failing_since = w.waited;
+                failing_unreachable = true;
+            }
+            failing_unreachable = failing_unreachable && w.last.ping == PGFO_PING_NO_RESPONSE;
+            ctx.log().warn("{}: cannot look at postmaster.pid (failed for {:.1f} s of the {} s allowed): {}",
+                           node_label(node), w.waited - failing_since, ctx.cfg.unreachable_timeout,
+                           w.last.access_error);
+            if (w.waited - failing_since >= ctx.cfg.unreachable_timeout && w.failed_checks >= 2) {
+                if (failing_unreachable && node.access == Access::Ssh) {
+                    w.last.host_unreachable = true;
+                    return w;
+                }
+                throw Error(PGFO_ERR_EXEC, node_label(node) + ": cannot check postmaster.pid for " +
+                                               std::to_string(static_cast<int>(ctx.cfg.unreachable_timeout)) +
+                                               " s: " + w.last.access_error);
+            }
         } else {
-            unreachable_in_a_row = 0;
+            failing_since = -1;
         }
         if (ctx.dry_run) return w;
-        if (w.waited >= timeout) {
-            std::string state = std::string("ping: ") + ping_name(w.last.ping);
-            if (w.last.ping == PGFO_PING_NO_RESPONSE)
-                state += w.last.pid.state == PidFileState::Alive
-                             ? ", postmaster.pid names a live process " + std::to_string(w.last.pid.pid)
-                             : "";
+        if (until == WaitFor::Exit && w.shut_down_at >= 0 && exit_deadline < 0) {
+            exit_deadline = w.waited + ctx.cfg.postmaster_exit_timeout;
+            ctx.log().info("{}: shutdown checkpoint written; waiting up to {} s for postmaster {} to exit "
+                           "(the archiver or walsenders keep it up)",
+                           node_label(node), static_cast<int>(ctx.cfg.postmaster_exit_timeout), w.last.pid.pid);
+        }
+        if (exit_deadline >= 0) {
+            if (w.waited >= exit_deadline)
+                throw Error(PGFO_ERR_TIMEOUT,
+                            node_label(node) + ": postmaster " + std::to_string(w.last.pid.pid) +
+                                " has not exited " + std::to_string(static_cast<int>(ctx.cfg.postmaster_exit_timeout)) +
+                                " s after its shutdown checkpoint (" + describe_down_check(w.last) +
+                                "); it cannot be started again before it exits (the archiver may have a backlog: "
+                                "see pg_wal/archive_status; raise [timeouts] postmaster_exit)");
+            if (w.waited >= next_note) {
+                ctx.log().info("{}: still waiting for postmaster {} to exit ({:.0f} s)", node_label(node),
+                               w.last.pid.pid, w.waited - w.shut_down_at);
+                next_note = w.waited + 5;
+            }
+        } else if (w.waited >= timeout) {
             throw Error(PGFO_ERR_TIMEOUT,
                         node_label(node) + " is still up after " + std::to_string(static_cast<int>(timeout)) +
-                            " s (" + state + "); not promoting while the old primary may still write "
+                            " s (" + describe_down_check(w.last) +
+                            "); not promoting while the old primary may still write "
                             "(raise [timeouts] shutdown, or stop it)");
         }
         poll_sleep(ctx.cfg);
     }
 }
 
-CheckpointInfo read_checkpoint(Context &ctx, const Node &node) {
-    if (node.data_directory.empty())
-        throw Error(PGFO_ERR_CONFIG, node_label(node) + ": data_directory is not set");
+ControlData read_control(Context &ctx, const Node &node) {
+    require_data_directory(node, "to read pg_control");
     auto access = make_node_access(node);
     const std::string path = node.data_directory + "/global/pg_control";
     auto bytes = access->read_file(path, 0, 0, ctx.cfg.command_timeout);
-    if (!bytes)
-        throw Error(PGFO_ERR_PG_CONTROL, node_label(node) + ": " + path + " does not exist");
-    CheckpointInfo info;
+    if (!bytes) throw Error(PGFO_ERR_PG_CONTROL, node_label(node) + ": " + path + " does not exist");
+    return parse_control_file(node, path, *bytes);
+}
+
+WalRecordInfo read_checkpoint_record(Context &ctx, const Node &node, const ControlData &c) {
+    auto access = make_node_access(node);
+    WalReader reader = [&](const std::string &file, uint64_t offset, uint32_t len) {
+        std::string p = node.data_directory + "/pg_wal/" + file;
+        auto data = access->read_file(p, offset, len, ctx.cfg.command_timeout);
+        if (!data) throw Error(PGFO_ERR_WAL, node_label(node) + ": WAL segment " + p + " does not exist");
+        return std::vector<uint8_t>(data->begin(), data->end());
+    };
+    WalRecordInfo rec;
     try {
-        info.control = parse_control(reinterpret_cast<const uint8_t *>(bytes->data()), bytes->size());
+        rec = read_wal_record(reader, c.timeline, c.checkpoint, c.wal_segment_size, c.wal_block_size);
     } catch (const Error &e) {
-        throw Error(e.code(), node_label(node) + ": " + path + ": " + e.what());
+        if (e.code() != PGFO_ERR_WAL) throw;
+        throw Error(PGFO_ERR_WAL, node_label(node) + ": " + e.what());
     }
+    return rec;
+}
+
+CheckpointInfo read_checkpoint(Context &ctx, const Node &node) {
+    CheckpointInfo info;
+    info.control = read_control(ctx, node);
     const ControlData &c = info.control;
     if (c.state != PGFO_DB_SHUTDOWNED) {
         info.why_unclean = std::string("pg_control state is '") + db_state_name(c.state) +
@@ -122,14 +226,7 @@ CheckpointInfo read_checkpoint(Context &ctx, const Node &node) {
                            "immediate stop); it has no shutdown checkpoint to wait for";
         return info;
     }
-    WalReader reader = [&](const std::string &file, uint64_t offset, uint32_t len) {
-        std::string p = node.data_directory + "/pg_wal/" + file;
-        auto data = access->read_file(p, offset, len, ctx.cfg.command_timeout);
-        if (!data) throw Error(PGFO_ERR_WAL, node_label(node) + ": WAL segment " + p + " does not exist");
-        return std::vector<uint8_t>(data->begin(), data->end());
-    };
-    WalRecordInfo rec = read_wal_record(reader, c.timeline, c.checkpoint, c.wal_segment_size,
-                                        c.wal_block_size);
+    WalRecordInfo rec = read_checkpoint_record(ctx, node, c);
     if (!is_shutdown_checkpoint(rec)) {
         info.why_unclean = "the record at the latest checkpoint location " + format_lsn(c.checkpoint) +
                            " is not a shutdown checkpoint";
@@ -138,6 +235,28 @@ CheckpointInfo read_checkpoint(Context &ctx, const Node &node) {
     info.clean = true;
     info.end = rec.end;
     return info;
+}
+
+uint64_t system_identifier(Context &ctx, PgConn &conn) {
+    auto v = conn.scalar("SELECT system_identifier FROM pg_control_system()", {}, ctx.cfg.command_timeout);
+    try {
+        if (v) return std::stoull(*v);
+    } catch (const std::exception &) {
+    }
+    throw Error(PGFO_ERR_QUERY, conn.label() + ": unexpected system identifier '" + v.value_or("NULL") + "'");
+}
+
+void check_same_cluster(Context &ctx, const Node &node, const ControlData &c, PgConn &conn,
+                        const std::string &what) {
+    uint64_t theirs = system_identifier(ctx, conn);
+    if (c.system_identifier == theirs) return;
+    throw Error(PGFO_ERR_IDENTITY,
+                node_label(node) + ": the data directory " + node.data_directory +
+                    " belongs to another cluster: its pg_control has system identifier " +
+                    std::to_string(c.system_identifier) + ", " + what + " has " + std::to_string(theirs) +
+                    "; check data_directory of node " + std::to_string(node.id) +
+                    (node.origin.empty() ? std::string() : " (" + node.origin + ")") +
+                    " and the node's access (a local path on the wrong host?)");
 }
 
 void request_fast_stop(Context &ctx, const Node &node) {
@@ -431,7 +550,7 @@ int node_major_version(Context &ctx, const Node &node) {
 
 void stop_node(Context &ctx, const Node &node) {
     request_fast_stop(ctx, node);
-    ShutdownWait w = wait_shutdown(ctx, node, ctx.cfg.shutdown_timeout);
+    ShutdownWait w = wait_shutdown(ctx, node, ctx.cfg.shutdown_timeout, WaitFor::Exit);
     if (w.last.host_unreachable)
         throw Error(PGFO_ERR_EXEC, node_label(node) + ": host unreachable while stopping: " + w.last.access_error);
 }

@@ -9,11 +9,18 @@
 #include <vector>
 
 #include "core/context.h"
+#include "core/error.h"
 #include "pg/conn.h"
 #include "pg/control.h"
+#include "pg/walrecord.h"
 #include "remote/exec.h"
 
 namespace pgfo {
+
+// Sleep for the poll interval (config), at least 1 ms.
+void poll_sleep(const Config &cfg);
+// Before retrying a failed read: the poll interval, at least 50 ms.
+void retry_sleep(const Config &cfg);
 
 // Node lookup: throws pgfo::Error(PGFO_ERR_USAGE) naming the id when it is not configured.
 const Node &node_by_id(const Config &cfg, int id);
@@ -23,27 +30,61 @@ const Node &node_by_id(const Config &cfg, int id);
 struct DownCheck {
     pgfo_ping_t ping = PGFO_PING_NO_RESPONSE;
     PidFileStatus pid;
-    bool host_unreachable = false; // postmaster.pid could not be checked (ssh failed)
+    // pg_control, read (CRC checked) whenever the server does not accept
+    // connections; nullopt when missing or unreadable (control_error says why).
+    std::optional<ControlData> control;
+    std::string control_error;
+    bool host_unreachable = false; // its files could not be checked (see wait_shutdown for the rule)
     std::string access_error;
-    bool down() const {
-        return ping == PGFO_PING_NO_RESPONSE && !host_unreachable && pid.state != PidFileState::Alive;
+    // The postmaster is gone: ping answers nothing and postmaster.pid is gone
+    // or names a dead process.
+    bool exited() const {
+        return ping == PGFO_PING_NO_RESPONSE && !host_unreachable && access_error.empty() &&
+               pid.state != PidFileState::Alive;
+    }
+    // The shutdown checkpoint is written and nothing will write WAL again,
+    // while the postmaster may still run (the archiver works off its backlog,
+    // walsenders send the rest): no connections accepted, pg_control (CRC
+    // valid) says "shut down", and postmaster.pid says "stopping". A server
+    // starting up also reads "shut down" in pg_control for a moment, but its
+    // postmaster.pid says "starting".
+    bool shut_down() const {
+        if (exited()) return true;
+        return ping != PGFO_PING_OK && ping != PGFO_PING_NO_ATTEMPT && access_error.empty() && control &&
+               control->state == PGFO_DB_SHUTDOWNED && pid.state == PidFileState::Alive &&
+               pid.pm_status == "stopping";
     }
 };
 
-// One look: ping, and postmaster.pid through the node's access.
+// One look: ping; when the server does not accept connections,
+// postmaster.pid and pg_control through the node's access. An access or read
+// failure is not thrown but returned in access_error (or control_error), so
+// that the caller can retry it; a data directory that does not exist throws.
 DownCheck check_down(Context &ctx, const Node &node);
+
+enum class WaitFor {
+    ShutDown, // DownCheck::shut_down(): enough to promote another node
+    Exit,     // DownCheck::exited(): enough to start the node again
+};
 
 struct ShutdownWait {
     DownCheck last;
     double waited = 0;
     int checks = 0;
+    int failed_checks = 0;         // probes that could not look at the node's files (retried)
+    double shut_down_at = -1;      // seconds into the wait when the shutdown was first proven (-1: not seen)
 };
 
-// Wait until the node is down (ping: no response, postmaster.pid gone or
-// stale). Returns with last.host_unreachable when its host stayed
-// unreachable over two consecutive checks (the caller applies on_unclean).
-// Throws PGFO_ERR_TIMEOUT when the server is still up after `timeout`.
-ShutdownWait wait_shutdown(Context &ctx, const Node &node, double timeout);
+// Wait until the node is down in the sense of `until`. A probe whose access
+// fails (ssh exit 255, a read error, a torn pg_control) is logged and
+// retried; the host counts as unreachable (last.host_unreachable) only when
+// its probes failed without a break for [timeouts] unreachable while ping
+// answered nothing: the caller applies on_unclean. Failures of a host that
+// is reachable throw PGFO_ERR_EXEC after that window. Throws
+// PGFO_ERR_TIMEOUT when the server is still up after `timeout`; with
+// WaitFor::Exit, once the shutdown checkpoint is written, the postmaster's
+// exit is waited for up to [timeouts] postmaster_exit from that moment.
+ShutdownWait wait_shutdown(Context &ctx, const Node &node, double timeout, WaitFor until);
 
 struct CheckpointInfo {
     ControlData control;
@@ -55,6 +96,44 @@ struct CheckpointInfo {
 // Read pg_control (CRC checked) and, after a clean shutdown, the end of its
 // checkpoint record from the node's own WAL.
 CheckpointInfo read_checkpoint(Context &ctx, const Node &node);
+
+// pg_control alone (CRC checked). Throws PGFO_ERR_PG_CONTROL (missing,
+// corrupt) or PGFO_ERR_EXEC (cannot be read).
+ControlData read_control(Context &ctx, const Node &node);
+
+// The checkpoint record that pg_control `c` points at, read from the node's
+// WAL (is_shutdown_checkpoint() tells its kind). Throws PGFO_ERR_WAL when it
+// cannot be read or is damaged, PGFO_ERR_EXEC when the host fails.
+WalRecordInfo read_checkpoint_record(Context &ctx, const Node &node, const ControlData &c);
+
+// The node's system identifier from SQL (pg_control_system()).
+uint64_t system_identifier(Context &ctx, PgConn &conn);
+
+// Throws PGFO_ERR_IDENTITY, naming both identifiers, when `c` (read from
+// `node`'s data directory) belongs to another cluster than `conn`'s server.
+void check_same_cluster(Context &ctx, const Node &node, const ControlData &c, PgConn &conn,
+                        const std::string &what);
+
+// Retry `fn` while it throws one of the transient codes (PGFO_ERR_EXEC,
+// PGFO_ERR_PG_CONTROL, PGFO_ERR_WAL), each failure logged with its cause,
+// until failures have lasted `window` seconds; then the last error is thrown.
+template <class F>
+auto retry_reads(Context &ctx, const std::string &what, double window, F &&fn) -> decltype(fn()) {
+    Stopwatch sw;
+    int failures = 0;
+    for (;;) {
+        try {
+            return fn();
+        } catch (const Error &e) {
+            if (e.code() != PGFO_ERR_EXEC && e.code() != PGFO_ERR_PG_CONTROL && e.code() != PGFO_ERR_WAL) throw;
+            ++failures;
+            if (sw.seconds() >= window || ctx.dry_run) throw;
+            ctx.log().warn("{} failed (attempt {}, retried for up to {} s): {}", what, failures,
+                           static_cast<int>(window), e.what());
+            retry_sleep(ctx.cfg);
+        }
+    }
+}
 
 // Ask the node's postmaster to stop in fast mode without waiting (pg_ctl stop -m fast -W).
 void request_fast_stop(Context &ctx, const Node &node);
@@ -120,8 +199,6 @@ uint32_t current_timeline(Context &ctx, PgConn &conn);
 // Read the node's timeline and the switch point from parent_tli in its history file.
 SwitchPoint switch_point(Context &ctx, PgConn &conn, uint32_t parent_tli);
 
-// Sleep for the poll interval (config), at least 1 ms.
-void poll_sleep(const Config &cfg);
 
 } // namespace pgfo
 

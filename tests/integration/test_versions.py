@@ -84,6 +84,12 @@ class VersionsTest(unittest.TestCase):
         rec = c.checkpoint_record(0)
         self.assertEqual(rec.kind, "CHECKPOINT_SHUTDOWN", rec)
         self.assertEqual(v["checkpoint_end"], int_to_lsn(rec.end), (rec, run.describe()))
+        # The fallback for an unreadable record (the length of a shutdown
+        # checkpoint on this major) agrees with the record this server wrote.
+        d = run.step("read_checkpoint")["details"]
+        self.assertEqual(d["end_from"], "wal", run.describe())
+        self.assertEqual(d["record_length"], d["expected_record_length"],
+                         "PostgreSQL %d: shutdown checkpoint length" % major)
         self.assertGreaterEqual(lsn_to_int(v["switch_point"]), rec.end, run.describe())
         self.assertEqual(v["new_timeline"], 2)
         self.assertEqual(c.psql_value(1, "SELECT pg_is_in_recovery()"), "f")

@@ -64,6 +64,7 @@ class Status(enum.IntEnum):
     ERR_CANCELLED = 15
     ERR_CHECK = 16
     ERR_SPLIT_BRAIN = 17
+    ERR_IDENTITY = 18
 
 
 class LogLevel(enum.IntEnum):
