@@ -34,6 +34,31 @@ std::optional<Lsn> lsn_of(const std::optional<std::string> &s) {
 
 json lsn_json(const std::optional<Lsn> &l) { return l ? json(format_lsn(*l)) : json(nullptr); }
 
+// The primary's archiver: a stop keeps the postmaster up until every .ready
+// segment is archived (or given up on), after the shutdown checkpoint.
+json archiver_status(Context &ctx, PgConn &c) {
+    json a;
+    try {
+        auto r = c.query("SELECT current_setting('archive_mode'), archived_count, failed_count, last_failed_wal, "
+                         "coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) "
+                         "FROM pg_stat_archiver",
+                         {}, ctx.cfg.command_timeout);
+        a["archive_mode"] = r.at(0).at(0).value_or("");
+        a["archived_count"] = std::stoll(r.at(0).at(1).value_or("0"));
+        a["failed_count"] = std::stoll(r.at(0).at(2).value_or("0"));
+        a["last_failed_wal"] = r.at(0).at(3) ? json(*r.at(0).at(3)) : json(nullptr);
+        a["failing"] = r.at(0).at(4).value_or("f") == "t";
+        a["ready"] = nullptr; // PostgreSQL 11 has no pg_ls_archive_statusdir()
+        if (c.server_version() >= 120000)
+            a["ready"] = std::stoll(c.scalar("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'",
+                                             {}, ctx.cfg.command_timeout)
+                                        .value_or("0"));
+    } catch (const std::exception &e) {
+        a["error"] = e.what();
+    }
+    return a;
+}
+
 // One node's view: reachability, role, positions; pg_control when readable.
 json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
     json s = {{"id", n.id}, {"host", n.host}, {"port", n.port}, {"application_name", app_name(n)}};
@@ -62,6 +87,7 @@ json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
                 s["current_lsn"] = lsn_json(lsn_of(conn->scalar("SELECT pg_current_wal_lsn()")));
                 s["timeline"] = current_timeline(ctx, *conn);
                 s["synchronous_standby_names"] = current_sync_standbys(*conn);
+                s["archiver"] = archiver_status(ctx, *conn);
             }
         } catch (const Error &e) {
             s["error"] = e.what();
@@ -83,6 +109,48 @@ json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
         }
     }
     return s;
+}
+
+// What the archiver and lagging walsenders of the primary will cost a
+// failover, for check: facts (notes), and a failing archive_command as a problem.
+void archiver_costs(const Config &cfg, const Node &primary, const json &arch, const json &nodes, json &notes,
+                    std::vector<std::pair<std::string, std::string>> &problems) {
+    const std::string who = node_label(primary);
+    if (arch.contains("error")) {
+        notes.push_back({{"node", who}, {"fact", "archiver state unknown: " + arch["error"].get<std::string>()},
+                         {"cost", "none known"}});
+        return;
+    }
+    if (arch.value("archive_mode", "off") != "off") {
+        if (arch.value("failing", false))
+            problems.emplace_back("archive_command is failing (last failed: " +
+                                      arch["last_failed_wal"].dump() + ", " +
+                                      std::to_string(arch.value("failed_count", 0)) + " failures)",
+                                  "fix archive_command: at a stop the postmaster tries every waiting segment "
+                                  "again before it exits, and the old primary rejoins only after that");
+        if (arch["ready"].is_number() && arch["ready"].get<long long>() > 0)
+            notes.push_back(
+                {{"node", who},
+                 {"fact", std::to_string(arch["ready"].get<long long>()) + " WAL segment(s) wait for the archiver"},
+                 {"cost", "a stop keeps the postmaster up until they are archived; the failover does not wait for "
+                          "that (it promotes on the shutdown checkpoint), the old primary's rejoin does, up to "
+                          "[timeouts] postmaster_exit = " +
+                              std::to_string(static_cast<int>(cfg.postmaster_exit_timeout)) + " s"}});
+    }
+    for (const auto &n : nodes) {
+        if (n.value("role", "") != "standby") continue;
+        long long lag = n.value("lag_bytes", 0LL);
+        if (n.value("replication_state", "") == "streaming" && lag < 16LL * 1024 * 1024) continue;
+        notes.push_back(
+            {{"node", n.value("application_name", "?")},
+             {"fact", "standby " + n.value("application_name", std::string("?")) + " is " +
+                          (n.value("replication_state", "") == "streaming"
+                               ? std::to_string(lag) + " bytes behind in replay"
+                               : n.value("replication_state", std::string("not connected")))},
+             {"cost", "at a stop its walsender holds the old postmaster up to wal_sender_timeout; as the candidate "
+                      "it must flush up to the shutdown checkpoint first, up to [timeouts] catchup = " +
+                          std::to_string(static_cast<int>(cfg.catchup_timeout)) + " s"}});
+    }
 }
 
 // Fill in lag and sync state of standbys from the primary's pg_stat_replication.
@@ -134,6 +202,7 @@ void cluster_status(Context &ctx) {
 void cluster_check(Context &ctx) {
     Runner run(ctx, "check", json::object());
     Problems p;
+    json notes = json::array(); // facts that cost a failover time, not problems
     const Config &cfg = ctx.cfg;
     run.step("check", "preflight: nodes, access, settings, consistency", [&] {
         if (cfg.nodes.size() < 2)
@@ -240,6 +309,16 @@ void cluster_check(Context &ctx) {
                 p.add(node_label(*primary), std::string("replication connection refused: ") + PQerrorMessage(rc),
                       "allow the [replication] user in pg_hba.conf (replication database) and give it REPLICATION");
             PQfinish(rc);
+            // what the archiver and lagging walsenders will cost a failover
+            json nodes = json::array();
+            for (const auto &[id, n] : cfg.nodes) {
+                std::optional<PgConn> nc;
+                nodes.push_back(node_status(ctx, n, nc));
+            }
+            add_replication(ctx, c, nodes);
+            std::vector<std::pair<std::string, std::string>> found;
+            archiver_costs(cfg, *primary, archiver_status(ctx, c), nodes, notes, found);
+            for (const auto &[problem, fix] : found) p.add(node_label(*primary), problem, fix);
         }
         if (!cfg.pgpool_conf.empty()) {
             try {
@@ -260,13 +339,17 @@ void cluster_check(Context &ctx) {
         return StepResult::done(std::to_string(p.list.size()) + " problem(s)");
     });
     run.report()["problems"] = p.list;
+    run.report()["notes"] = notes;
+    for (const auto &n : notes)
+        ctx.log().info("note: {}: {}; costs: {}", n["node"].get<std::string>(), n["fact"].get<std::string>(),
+                       n["cost"].get<std::string>());
     if (!p.list.empty()) {
         std::string first = p.list[0]["node"].get<std::string>() + ": " + p.list[0]["problem"].get<std::string>();
         ctx.result_json = run.finish(PGFO_ERR_CHECK, std::to_string(p.list.size()) + " problem(s), first: " + first,
-                                     {{"problems", p.list}});
+                                     {{"problems", p.list}, {"notes", notes}});
         throw Error(PGFO_ERR_CHECK, std::to_string(p.list.size()) + " problem(s) found");
     }
-    ctx.result_json = run.finish(PGFO_OK, "no problems found", {{"problems", p.list}});
+    ctx.result_json = run.finish(PGFO_OK, "no problems found", {{"problems", p.list}, {"notes", notes}});
 }
 
 } // namespace pgfo
