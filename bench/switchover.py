@@ -41,8 +41,14 @@ new primary. Also recorded: when the old primary's pg_control first says
 'shut down' (its shutdown checkpoint is written) and when its postmaster.pid
 is gone (it has exited), polled every 5 ms.
 
-Two modes: `load` (pgbench only) and `slow` (pgbench and many dirty buffers
-at the stop, so the shutdown checkpoint itself takes a while).
+Three modes: `load` (pgbench only), `slow` (pgbench and many dirty buffers
+at the stop, so the shutdown checkpoint itself takes a while) and `archive`
+(pgbench, archive_mode = on with an archive_command taking 1 s per segment,
+and at least 8 segments waiting for the archiver at the stop: the old
+postmaster outlives its shutdown checkpoint by 8 s or more). In `archive` the
+`reference` strategy waits for the postmaster to exit, as pgfailover did before
+it promoted on pg_control; the targets compare pgfailover there with itself
+in `load` (within 1.2x) and with that exit wait (at least 10x shorter).
 
 Speed is reported as ratios against the other strategies of the same run,
 never as a pass/fail timing: with --markdown the tables, the targets (is
@@ -73,6 +79,8 @@ from pgcluster import (MiniConn, PgCluster, Writer, lsn_to_int, owner_prefix, pg
 from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 DIRTY_MB = 600
+BACKLOG = 8          # .ready segments at the stop in mode archive
+ARCHIVE_DELAY = 1    # seconds archive_command takes per segment
 SYNC_TARGET = "ANY 1 (node0, node1)"    # what follow-primary restores
 
 
@@ -196,7 +204,13 @@ def follow_primary(c, cfg):
 def one_run(strategy, mode, offset):
     r = {"gap": None, "rewind": None, "lost": 0, "shutdown": None, "checkpointed": None,
          "rejoin": None, "rejoin_return": None, "error": None}
-    with PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=offset, label="pgfo-bench") as c:
+    extra = None
+    if mode == "archive":
+        # archive_command runs in the data directory (base/node0): the archive is base/archive
+        extra = {"archive_mode": "on", "archive_timeout": "0",
+                 "archive_command": "'mkdir -p ../archive && sleep %d && cp %%p ../archive/%%f'" % ARCHIVE_DELAY}
+    with PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=offset, label="pgfo-bench",
+                   extra_conf=extra) as c:
         cfg = write_config(c, extra="[replication]\nsynchronous_standby_names = %s\n" % SYNC_TARGET)
         pgbench(c, ["-i", "-q", "-s", "10"]).wait(300)
         load = pgbench(c, ["-c", "4", "-j", "2", "-T", "600", "-n"])
@@ -208,6 +222,8 @@ def one_run(strategy, mode, offset):
             time.sleep(2.0)
             if mode == "slow":
                 c.dirty_buffers(0, DIRTY_MB)
+            if mode == "archive":
+                r["backlog"] = make_backlog(c)
             shutwatch = ShutdownWatch(c.node(0))
             t0 = time.monotonic()
             shutwatch.start()
@@ -250,6 +266,22 @@ def one_run(strategy, mode, offset):
         except Exception as e:  # noqa: BLE001
             r["error"] = r["error"] or "rows not checked: %s" % e
         return r
+
+
+def ready_segments(c):
+    d = os.path.join(c.node(0).datadir, "pg_wal", "archive_status")
+    return sum(1 for f in os.listdir(d) if f.endswith(".ready"))
+
+
+def make_backlog(c):
+    """Switch WAL segments until BACKLOG of them wait for the archiver."""
+    c.psql(0, "CREATE TABLE IF NOT EXISTS bench_backlog (i int)")
+    deadline = time.monotonic() + 120
+    while ready_segments(c) < BACKLOG:
+        if time.monotonic() > deadline:
+            raise RuntimeError("no archiver backlog of %d segments" % BACKLOG)
+        c.psql(0, "INSERT INTO bench_backlog VALUES (1); SELECT pg_switch_wal()")
+    return ready_segments(c)
 
 
 def machine():
@@ -320,6 +352,21 @@ def report(results, modes, strategies):
                                % (mode, x, "met" if x >= 20 else "not met"))
             targets.append("- %s: zero rewinds: %d of %d, **%s**"
                            % (mode, rw, len(pf), "met" if rw == 0 else "not met"))
+    med_of = {}
+    for (mode, s), rows in results.items():
+        sm = summary([r["gap"] for r in rows])
+        if sm:
+            med_of[(mode, s)] = sm[1]
+    arch, base, wait = (med_of.get(("archive", "pgfailover")), med_of.get(("load", "pgfailover")),
+                        med_of.get(("archive", "reference")))
+    if arch and base:
+        x = arch / base
+        targets.append("- archive: pgfailover within 1.2x of its own downtime without archiving (load): "
+                       "%.2fx, **%s**" % (x, "met" if x <= 1.2 else "not met"))
+    if arch and wait:
+        x = wait / arch
+        targets.append("- archive: at least 10x shorter than waiting for the old postmaster to exit "
+                       "(reference): %.1fx, **%s**" % (x, "met" if x >= 10 else "not met"))
     lines.append(benchlib.table(
         ["mode", "strategy", "runs", "median downtime (s)", "p95 (s)", "vs immediate",
          "vs safe floor", "vs sleep10", "old primary: checkpoint written / exited (median s)",
