@@ -9,7 +9,7 @@
 namespace pgfo {
 
 enum class Access { Local, Ssh };
-enum class OnUnclean { Promote, Abort };      // old primary crashed / unreachable / catch-up timed out
+enum class OnUnclean { Promote, Abort, Fence }; // old primary crashed / unreachable / catch-up timed out
 enum class OnRunning { Stop, Refuse };        // old primary still up and healthy
 enum class SyncPolicy { Adapt, Keep, Async }; // synchronous_standby_names on the new primary
 enum class RewindPolicy { Never, Auto };      // a node that cannot follow without pg_rewind
@@ -72,6 +72,7 @@ struct Config {
     double command_timeout = 30;           // any one command on a node (pg_ctl, ssh)
     double lock_timeout = 30;              // waiting for another run's lock
     double poll_interval = 0.02;           // between checks while waiting
+    double fence_timeout = 30;             // [fencing] command, start to exit
 
     // [policy]
     OnUnclean on_unclean = OnUnclean::Promote;
@@ -100,6 +101,11 @@ struct Config {
     // [timeouts] for bringing nodes back
     double follow_timeout = 120;           // a follower streaming and caught up
     double rewind_timeout = 600;           // pg_rewind
+
+    // [fencing] command: an absolute path and its arguments, split on white
+    // space, run as an argument vector (never through a shell) with the
+    // placeholders %d %h %p %D %r %% replaced (lib/steps/fence.h). Empty: none.
+    std::vector<std::string> fence_command;
 
     // [node.N]
     std::map<int, Node> nodes;

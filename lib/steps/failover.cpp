@@ -13,6 +13,7 @@
 #include "pg/lsn.h"
 #include "pg/sync_names.h"
 #include "pgpool/args.h"
+#include "steps/fence.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 
@@ -107,6 +108,8 @@ private:
     bool old_running_primary_ = false;
     bool old_is_standby_ = false;
     std::string unclean_reason_;
+    bool fenced_ = false;       // the fence command cut the old primary off (on_unclean = fence)
+    bool fence_failed_ = false; // it did not: the old primary may still run
     std::optional<CheckpointInfo> ckpt_;
     std::optional<Lsn> flushed_;
     std::string sync_before_, sync_after_;
@@ -152,6 +155,22 @@ const PrimaryStep kPrimaryFailover[] = {
 };
 
 void PrimaryFailover::unclean(const std::string &reason) {
+    // on_unclean = fence (lib/steps/fence.cpp): promote only once the fence
+    // command has cut the old primary off; a failed fence throws
+    // PGFO_ERR_UNCLEAN and nothing is promoted.
+    if (ctx_.cfg.on_unclean == OnUnclean::Fence) {
+        if (!fenced_) {
+            fence_failed_ = true;
+            fence_node(ctx_, old_, reason);
+            fence_failed_ = false;
+            fenced_ = true;
+        }
+        unclean_reason_ = reason;
+        ctx_.log().warn("UNCLEAN: {}; on_unclean = fence: {} is fenced, promoting {}; the old primary will "
+                        "need pg_rewind (or a new base backup) before it can follow",
+                        reason, node_label(old_), node_label(cand_));
+        return;
+    }
     if (ctx_.cfg.on_unclean == OnUnclean::Abort)
         throw Error(PGFO_ERR_UNCLEAN, reason + "; on_unclean = abort: the candidate " + node_label(cand_) +
                                           " is NOT promoted and the cluster has no primary until an "
@@ -473,6 +492,11 @@ std::pair<std::string, std::string> PrimaryFailover::cluster_state() const {
                 "the promotion of " + node_label(cand_) + " was requested and may still complete; the old primary " +
                     node_label(old_) + " is down: look at pg_is_in_recovery() on " + node_label(cand_) +
                     " before anything else (a re-run of pgfailover recognises a finished promotion)" + sync};
+    if (fence_failed_)
+        return {"no_primary", "the cluster has NO primary that pgfailover can vouch for: the old primary " +
+                                  node_label(old_) + " could not be fenced and may still run, and " +
+                                  node_label(cand_) + " was not promoted; fence or stop it by hand, then "
+                                  "re-run pgfailover" + sync};
     if (old_down_) {
         std::string old = ckpt_ && ckpt_->clean ? "shut down cleanly at " + format_lsn(ckpt_->end) +
                                                       ": it can be started again as the primary"
@@ -497,6 +521,7 @@ json PrimaryFailover::verdict() const {
               {"sync_standby_names_before", sync_before_},
               {"sync_standby_names_after", sync_changed_ ? sync_after_ : sync_before_}};
     if (!unclean_reason_.empty()) v["unclean"] = unclean_reason_;
+    if (fenced_) v["fenced"] = true;
     v["cluster_state"] = cluster_state().first;
     if (ckpt_ && ckpt_->clean) v["checkpoint_end"] = format_lsn(ckpt_->end);
     if (flushed_) v["candidate_flushed"] = format_lsn(*flushed_);
