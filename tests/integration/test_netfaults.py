@@ -88,7 +88,7 @@ class NetCluster(PgCluster):
         return super().owner_argv(argv)
 
 
-class FenceAgent:
+class PowerSwitch:
     """What the fence command talks to, as it would to a PDU or a BMC: a
     management service outside the partitioned network. On request it cuts
     the node off for good (an nftables table of its own in the node's
@@ -160,7 +160,7 @@ class NetFaultTest(unittest.TestCase):
                          aliases=["[%s]:%d" % (cls.net.addr("c"), cls.ssh_proxy.port)] if i == 0 else [])
                 cls.sshd[i] = s
                 s.start()
-            cls.agent = FenceAgent(cls.net, cls.net.addr("c"))
+            cls.switch = PowerSwitch(cls.net, cls.net.addr("c"))
         except BaseException:
             cls.tearDownClass()
             raise
@@ -169,21 +169,21 @@ class NetFaultTest(unittest.TestCase):
     def tearDownClass(cls):
         for p in cls.proxies:
             p.stop()
-        if getattr(cls, "agent", None):
-            cls.agent.stop()
+        if getattr(cls, "switch", None):
+            cls.switch.stop()
         for s in cls.sshd.values():
             s.stop()
         cls.net.teardown()
 
     def setUp(self):
-        self.agent.refuse = False
-        self.agent.requests = []
+        self.switch.refuse = False
+        self.switch.requests = []
         for h in ("n0", "n1"):
             self.net.heal(h)
             subprocess.run(self.net.exec_prefix(h) + ["nft", "delete", "table", "inet", "pgfo_fenced"],
                            capture_output=True)
 
-    # ---- helpers --------------------------------------------------------------
+    # ---- building blocks --------------------------------------------------------------
     def cluster(self, wal_sender_timeout="5s"):
         c = NetCluster(self.net, extra_conf={"wal_sender_timeout": wal_sender_timeout})
         self.addCleanup(c.teardown)
@@ -193,7 +193,7 @@ class NetFaultTest(unittest.TestCase):
     def config(self, c, command=COMMAND, fence=False, node_overrides=None, **kw):
         extra = ""
         if fence:
-            extra = "[fencing]\ncommand = %s %%d %%h %%p %%r\n" % self.agent.script(
+            extra = "[fencing]\ncommand = %s %%d %%h %%p %%r\n" % self.switch.script(
                 os.path.join(c.base, "fence.py"))
             kw["on_unclean"] = "fence"
         path = ssh_config(c, self.sshd, node_overrides=node_overrides, extra=extra, **kw)
@@ -285,7 +285,7 @@ class NetFaultTest(unittest.TestCase):
         w = c.writer(0, 1)
         self.assertIsNotNone(w.wait_ack(0, timeout=30))
         time.sleep(1)
-        self.agent.refuse = refuse
+        self.switch.refuse = refuse
         self.net.partition("n0")   # pgpool's health check would now call the hook
         # unreachable: two postmaster.pid checks (ping + ssh each), then the fence
         bound = 2 * (CONNECT + COMMAND) + FENCE + 3 * CONNECT + MARGIN
@@ -299,8 +299,8 @@ class NetFaultTest(unittest.TestCase):
         self.assertTrue(run.verdict.get("fenced"), run.describe())
         self.assertIn("cannot be reached", run.verdict.get("unclean", ""))
         # the fence command got node id, host, port and the reason as arguments
-        self.assertEqual(len(self.agent.requests), 1, self.agent.requests)
-        nid, host, port, reason = self.agent.requests[0]
+        self.assertEqual(len(self.switch.requests), 1, self.switch.requests)
+        nid, host, port, reason = self.switch.requests[0]
         self.assertEqual((nid, host, port), ("0", c.node(0).host, str(c.node(0).port)))
         self.assertIn("cannot be reached", reason)
         self.assertIn("pgfo_fenced", self.net.ruleset("n0"))
@@ -316,27 +316,37 @@ class NetFaultTest(unittest.TestCase):
         self.assertFalse(run.verdict["promoted"])
         self.assertIn("could not be fenced and may still run", run.stderr)
         self.assertIn("does not answer", run.stderr)   # the fence command's own words
-        self.assertEqual(len(self.agent.requests), 1, self.agent.requests)
+        self.assertEqual(len(self.switch.requests), 1, self.switch.requests)
         self.assertEqual(self.role(c, 1), "t")
         self.net.heal("n0")        # the old primary was alive all along
         self.assertOneWritable(c, 0, settle=20)
         self.assertNothingLost(c, w, 0)
 
-    def test_primary_partitioned_during_shutdown_wait(self):
-        c = self.cluster()
-        cfg = self.config(c, on_unclean="promote")
+    def partitioned_in_shutdown(self, c, cfg, name, after, heal_after, bound):
+        """Under a writer, a fast stop of the old primary with the hook started
+        at once; `after` s later the old primary is black-holed (healed
+        `heal_after` s later, unless None). Returns (writer, stopper, run)."""
         w = c.writer(0, 1)
         self.assertIsNotNone(w.wait_ack(0, timeout=30))
         c.dirty_buffers(0, 150)
         stopper = c.stop_async(0, "fast")
         run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False)
-        time.sleep(0.3)
+        time.sleep(after)
         self.net.partition("n0")
-        bound = 2 * (CONNECT + COMMAND) + 3 * CONNECT + MARGIN
+        if heal_after is not None:
+            self.net.heal_after("n0", heal_after)
         self.finish(run, bound)
-        print("\nold primary partitioned during its shutdown wait: exit %s after %.1f s (bound %.0f s), "
-              "cluster_state %s" % (run.rc, run.elapsed, bound, run.verdict.get("cluster_state")), flush=True)
+        print("\n%s: exit %s after %.1f s (bound %.0f s), cluster_state %s"
+              % (name, run.rc, run.elapsed, bound, run.verdict.get("cluster_state")), flush=True)
         self.assertLess(run.elapsed, bound, run.describe())
+        return w, stopper, run
+
+    def test_primary_partitioned_during_shutdown_wait(self):
+        c = self.cluster()
+        cfg = self.config(c, on_unclean="promote")
+        w, stopper, run = self.partitioned_in_shutdown(
+            c, cfg, "old primary partitioned during its shutdown wait", 0.3, None,
+            2 * (CONNECT + COMMAND) + 3 * CONNECT + MARGIN)
         self.assertEqual(run.rc, 0, run.describe())
         self.assertEqual(run.verdict["cluster_state"], "promoted")
         self.assertEqual(run.verdict["old_primary_rejoin"], "needs_rewind")
@@ -428,19 +438,9 @@ class NetFaultTest(unittest.TestCase):
     def test_partition_heals_after_3s(self):
         c = self.cluster(wal_sender_timeout="60s")
         cfg = self.config(c, on_unclean="abort")
-        w = c.writer(0, 1)
-        self.assertIsNotNone(w.wait_ack(0, timeout=30))
-        c.dirty_buffers(0, 150)
-        stopper = c.stop_async(0, "fast")
-        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False)
-        time.sleep(0.2)
-        self.net.partition("n0")
-        self.net.heal_after("n0", 3)
-        bound = 3 + 2 * (CONNECT + COMMAND) + MARGIN
-        self.finish(run, bound)
-        print("\nold primary partitioned for 3 s during its shutdown: exit %s after %.1f s (bound %.0f s), "
-              "cluster_state %s" % (run.rc, run.elapsed, bound, run.verdict.get("cluster_state")), flush=True)
-        self.assertLess(run.elapsed, bound, run.describe())
+        w, stopper, run = self.partitioned_in_shutdown(
+            c, cfg, "old primary partitioned for 3 s during its shutdown", 0.2, 3,
+            3 + 2 * (CONNECT + COMMAND) + MARGIN)
         stopper.wait(120)
         # rode it out: no unclean shortcut (on_unclean = abort would have said exit 7)
         self.assertEqual(run.rc, 0, run.describe())
