@@ -280,7 +280,7 @@ def make_backlog(c):
     while ready_segments(c) < BACKLOG:
         if time.monotonic() > deadline:
             raise RuntimeError("no archiver backlog of %d segments" % BACKLOG)
-        c.psql(0, "INSERT INTO bench_backlog VALUES (1); SELECT pg_switch_wal()")
+        c.psql(0, "INSERT INTO bench_backlog VALUES (1); SELECT pg_switch_wal(); " * (BACKLOG + 2))
     return ready_segments(c)
 
 

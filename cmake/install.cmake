@@ -33,8 +33,9 @@ install(FILES ${PROJECT_BINARY_DIR}/pgfailoverConfig.cmake
               ${PROJECT_BINARY_DIR}/pgfailoverConfigVersion.cmake
         DESTINATION ${PGFO_INSTALL_CMAKEDIR} COMPONENT devel)
 
-# pgpool-II hook files: pgpool.conf lines and the wrapper script.
+# pgpool-II hook files: pgpool.conf lines and the wrapper scripts; sample fence commands.
 install(PROGRAMS ${PROJECT_SOURCE_DIR}/hooks/failover.sh ${PROJECT_SOURCE_DIR}/hooks/follow_primary.sh
+                 ${PROJECT_SOURCE_DIR}/hooks/fence_nftables.sh ${PROJECT_SOURCE_DIR}/hooks/fence_ipmi.sh
         DESTINATION ${CMAKE_INSTALL_DATADIR}/pgfailover/hooks)
 install(FILES ${PROJECT_SOURCE_DIR}/hooks/pgpool.conf.sample
         DESTINATION ${CMAKE_INSTALL_DATADIR}/pgfailover/hooks)

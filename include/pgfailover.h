@@ -67,7 +67,7 @@ typedef enum pgfo_status {
     PGFO_ERR_CONNECT = 4,          /* a node could not be reached over libpq */
     PGFO_ERR_QUERY = 5,            /* a query on a node failed */
     PGFO_ERR_TIMEOUT = 6,          /* a step did not finish within its timeout */
-    PGFO_ERR_UNCLEAN = 7,          /* old primary crashed or unreachable, policy on_unclean = abort */
+    PGFO_ERR_UNCLEAN = 7,          /* old primary crashed or unreachable: on_unclean = abort, or fencing failed */
     PGFO_ERR_REFUSED = 8,          /* a policy refused the action (e.g. old primary still running) */
     PGFO_ERR_LOCKED = 9,           /* another pgfailover run holds the cluster lock */
     PGFO_ERR_PG_CONTROL = 10,      /* pg_control unreadable, corrupt (CRC) or of an unknown version */

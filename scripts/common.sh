@@ -20,6 +20,7 @@ PACKAGES=(
   python3
   libffi-platypus-perl abigail-tools
   openssh-server openssh-client pgpool2
+  iproute2 nftables
   rpm rpmlint
   clang libclang-rt-14-dev
 )
@@ -57,7 +58,9 @@ source_files() {
   fi
 }
 
-# As root: install, copy, and run scripts/<name> as $TEST_USER; never returns.
+# As root: install, copy, and run scripts/<name> as $TEST_USER (with
+# PGFO_ROOT_PART_FOLLOWS=1 when the script defines root_part), then the
+# script's root_part BUILD_DIR ARGS... as root, if defined; never returns.
 # As anyone else: returns at once.
 run_unprivileged() {
   local name=$1
@@ -82,9 +85,17 @@ run_unprivileged() {
   chown -R "$TEST_USER:" "$tmp"
   chmod 0755 "$tmp"
   echo "scripts/$name: running as $TEST_USER in $tmp" >&2
+  local build_dir=${PGFO_BUILD_DIR:-$tmp/build}
   (cd "$tmp" && runuser -u "$TEST_USER" -- env HOME="$tmp" TMPDIR="$tmp" \
-      PGFO_BUILD_DIR="${PGFO_BUILD_DIR:-$tmp/build}" \
+      PGFO_BUILD_DIR="$build_dir" PGFO_ROOT_PART_FOLLOWS=1 \
       bash "$tmp/src/scripts/$name" "$@") || status=$?
+  # What only root can run (scripts/test: the network-fault tests), in the
+  # tree just built, when the caller's script defines it.
+  if declare -F root_part >/dev/null; then
+    local root_status=0
+    (cd "$tmp" && HOME="$tmp" TMPDIR="$tmp" root_part "$build_dir" "$@") || root_status=$?
+    (( status )) || status=$root_status
+  fi
   if [[ "${PGFO_KEEP_TMP:-0}" == 1 || "${PGFO_KEEP_CLUSTERS:-0}" == 1 ]]; then
     echo "scripts/$name: kept $tmp" >&2
   else

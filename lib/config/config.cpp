@@ -62,7 +62,8 @@ const std::vector<std::string> kConnectionKeys = {"user", "dbname", "passfile", 
                                                   "connect_timeout"};
 const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote", "command",
                                                "lock",     "poll_interval", "follow", "rewind",
-                                               "unreachable", "postmaster_exit"};
+                                               "unreachable", "postmaster_exit", "fence"};
+const std::vector<std::string> kFencingKeys = {"command"};
 const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_standby_names", "rewind",
                                               "replication_slots", "on_better_candidate"};
 const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names"};
@@ -74,7 +75,7 @@ const std::vector<std::string> kWebhookKeys = {"url",    "events", "timeout",   
                                                "format", "secret", "secret_file", "ca_file"};
 
 const char *kKnownSections =
-    "[general], [connection], [timeouts], [policy], [replication], [pcp], [node.N] (N = 0..127), "
+    "[general], [connection], [timeouts], [policy], [replication], [pcp], [fencing], [node.N] (N = 0..127), "
     "[webhook.NAME]";
 
 // "node.12" -> 12; -1 when the name is not a node section at all; -2 when it
@@ -109,6 +110,7 @@ const std::vector<std::string> *keys_of(const std::string &section) {
     if (section == "policy") return &kPolicyKeys;
     if (section == "replication") return &kReplicationKeys;
     if (section == "pcp") return &kPcpKeys;
+    if (section == "fencing") return &kFencingKeys;
     if (node_section_id(section) >= 0) return &kNodeKeys;
     std::string hook = webhook_section_name(section);
     if (!hook.empty() && hook != "?") return &kWebhookKeys;
@@ -289,6 +291,26 @@ void check_ssh_options(const std::string &where, const std::string &sec, const s
                  show(v) + " sets " + opt + ", which makes ssh run a local command or load local code "
                  "(not allowed here; use ProxyJump for a jump host, or the ssh_config of the user pgfailover runs as)");
     }
+}
+
+// [fencing] command: an absolute path, then arguments; % only in the
+// placeholders %d %h %p %D %r and %%.
+std::vector<std::string> fence_command(const std::string &where, const std::string &sec, const std::string &key,
+                                       const std::string &v) {
+    std::vector<std::string> argv = split_ws(v);
+    if (argv.empty()) return argv;
+    abs_path(where, sec, key, argv[0], false);
+    for (const auto &a : argv)
+        for (size_t i = 0; i < a.size(); ++i) {
+            if (a[i] != '%') continue;
+            if (i + 1 < a.size() && std::strchr("dhpDr%", a[i + 1])) {
+                ++i;
+                continue;
+            }
+            fail(where, sec, key, show(a) + " has an unknown placeholder (allowed: %d node id, %h host, %p port, "
+                                            "%D data directory, %r reason, %% a literal %)");
+        }
+    return argv;
 }
 
 void apply_node(Node &n, const std::string &sec, const std::string &key, const std::string &v,
@@ -653,11 +675,12 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                 else if (key == "rewind") cfg.rewind_timeout = d;
                 else if (key == "unreachable") cfg.unreachable_timeout = d;
                 else if (key == "postmaster_exit") cfg.postmaster_exit_timeout = d;
+                else if (key == "fence") cfg.fence_timeout = d;
             }
         } else if (section == "policy") {
             if (key == "on_unclean") {
-                cfg.on_unclean = one_of(where, section, key, v, {"promote", "abort"}) == "abort" ? OnUnclean::Abort
-                                                                                               : OnUnclean::Promote;
+                const std::string u = one_of(where, section, key, v, {"promote", "abort", "fence"});
+                cfg.on_unclean = u == "abort" ? OnUnclean::Abort : u == "fence" ? OnUnclean::Fence : OnUnclean::Promote;
             } else if (key == "on_running") {
                 cfg.on_running = one_of(where, section, key, v, {"stop", "refuse"}) == "refuse" ? OnRunning::Refuse
                                                                                               : OnRunning::Stop;
@@ -704,6 +727,8 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
             } else if (key == "bin_directory") {
                 cfg.pcp_bin_directory = abs_path(where, section, key, v, false);
             }
+        } else if (section == "fencing") {
+            cfg.fence_command = fence_command(where, section, key, v);
         } else if (!webhook_section_name(section).empty()) {
             std::string name = webhook_section_name(section);
             Webhook &w = cfg.webhooks[name];
@@ -755,6 +780,10 @@ void validate_config(const Config &cfg) {
     check_range("timeouts", "unreachable", cfg.unreachable_timeout, kTimeoutRange);
     check_range("timeouts", "postmaster_exit", cfg.postmaster_exit_timeout, kTimeoutRange);
     check_range("timeouts", "poll_interval", cfg.poll_interval, kPollRange);
+    check_range("timeouts", "fence", cfg.fence_timeout, kTimeoutRange);
+    if (cfg.on_unclean == OnUnclean::Fence && cfg.fence_command.empty())
+        fail(file, "policy", "on_unclean", "fence needs a [fencing] command (allowed: promote, abort, or set "
+                                           "[fencing] command = /path/to/program ARGS)");
     abs_path(file, "general", "spool_directory", cfg.spool_directory, false);
     check_range("general", "delivery_budget", cfg.delivery_budget, kBudgetRange);
 

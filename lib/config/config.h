@@ -9,7 +9,7 @@
 namespace pgfo {
 
 enum class Access { Local, Ssh };
-enum class OnUnclean { Promote, Abort };      // old primary crashed / unreachable / catch-up timed out
+enum class OnUnclean { Promote, Abort, Fence }; // old primary crashed / unreachable / catch-up timed out
 enum class OnRunning { Stop, Refuse };        // old primary still up and healthy
 enum class SyncPolicy { Adapt, Keep, Async }; // synchronous_standby_names on the new primary
 enum class RewindPolicy { Never, Auto };      // a node that cannot follow without pg_rewind
@@ -79,6 +79,7 @@ struct Config {
     // follow-primary: a node whose shutdown checkpoint is written but whose
     // postmaster still runs (archiver backlog, walsenders) is waited for this long.
     double postmaster_exit_timeout = 300;
+    double fence_timeout = 30;             // [fencing] command, start to exit
 
     // [policy]
     OnUnclean on_unclean = OnUnclean::Promote;
@@ -107,6 +108,11 @@ struct Config {
     // [timeouts] for bringing nodes back
     double follow_timeout = 120;           // a follower streaming and caught up
     double rewind_timeout = 600;           // pg_rewind
+
+    // [fencing] command: an absolute path and its arguments, split on white
+    // space, run as an argument vector (never through a shell) with the
+    // placeholders %d %h %p %D %r %% replaced (lib/steps/fence.h). Empty: none.
+    std::vector<std::string> fence_command;
 
     // [node.N]
     std::map<int, Node> nodes;

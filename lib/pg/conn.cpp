@@ -4,6 +4,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <system_error>
+#include <thread>
 
 #include "core/error.h"
 
@@ -27,14 +31,8 @@ Params conn_params(const Node &node, const Config &cfg) {
     p.add("user", cfg.user);
     p.add("passfile", cfg.passfile);
     p.add("sslmode", cfg.sslmode);
-    p.add("connect_timeout",
-          std::to_string(std::max(1, static_cast<int>(std::ceil(cfg.connect_timeout)))));
     p.add("application_name", "pgfailover");
-    // Dead peers must not hang a hook that pgpool waits for.
-    p.add("keepalives", "1");
-    p.add("keepalives_idle", "5");
-    p.add("keepalives_interval", "2");
-    p.add("keepalives_count", "3");
+    for (const auto &[k, v] : tcp_settings(cfg)) p.add(k.c_str(), v);
     return p;
 }
 
@@ -64,7 +62,68 @@ void notice_receiver(void *arg, const PGresult *res) {
     v->push_back(trim_msg(PQresultErrorMessage(res)));
 }
 
+std::chrono::steady_clock::time_point seconds_from_now(double s) {
+    return std::chrono::steady_clock::now() +
+           std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
+}
+
+// A cancel request whose sender thread may outlive the wait for it.
+struct CancelJob {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    bool sent = false;
+};
+
+// PQcancel opens a new connection with a blocking connect() and then waits
+// for the server to close it: towards a black-holed host that takes as long
+// as the kernel keeps retrying (minutes). It runs on a thread of its own and
+// is waited for at most `limit` seconds; a thread still blocked then is left
+// to end on its own (its socket has the connection's tcp_user_timeout and
+// keepalives, libpq 14+). True when the server took the request in time.
+bool cancel_within(PGconn *c, double limit) {
+    PGcancel *cn = PQgetCancel(c);
+    if (!cn) return false;
+    auto job = std::make_shared<CancelJob>();
+    try {
+        std::thread([cn, job] {
+            char eb[256];
+            const bool sent = PQcancel(cn, eb, sizeof eb) == 1;
+            PQfreeCancel(cn);
+            std::lock_guard<std::mutex> g(job->m);
+            job->done = true;
+            job->sent = sent;
+            job->cv.notify_all();
+        }).detach();
+    } catch (const std::system_error &) {
+        PQfreeCancel(cn);
+        return false;
+    }
+    std::unique_lock<std::mutex> lk(job->m);
+    job->cv.wait_for(lk, std::chrono::duration<double>(limit), [&] { return job->done; });
+    return job->done && job->sent;
+}
+
 } // namespace
+
+std::vector<std::pair<std::string, std::string>> tcp_settings(const Config &cfg) {
+    // Whole seconds: libpq takes connect_timeout and the keepalive settings
+    // as integers (tcp_user_timeout in milliseconds).
+    const int ct = std::max(1, static_cast<int>(std::ceil(cfg.connect_timeout)));
+    const long user_ms = std::max(1000L, static_cast<long>(std::ceil(cfg.command_timeout * 1000)));
+    return {
+        {"connect_timeout", std::to_string(ct)},
+        // Sent data not acknowledged for longer than any one command may
+        // take: the peer is gone, the kernel closes the connection.
+        {"tcp_user_timeout", std::to_string(user_ms)},
+        // An idle connection to a silent peer: dead after about
+        // 2 x connect_timeout (idle, then 3 probes).
+        {"keepalives", "1"},
+        {"keepalives_idle", std::to_string(ct)},
+        {"keepalives_interval", std::to_string(std::max(1, (ct + 2) / 3))},
+        {"keepalives_count", "3"},
+    };
+}
 
 std::string node_label(const Node &node) {
     return "node " + std::to_string(node.id) + " (" + node.host + ":" + std::to_string(node.port) + ")";
@@ -90,8 +149,9 @@ pgfo_ping_t ping_node(const Node &node, const Config &cfg) {
     }
 }
 
-PgConn::PgConn(PGconn *c, std::string label)
-    : conn_(c), label_(std::move(label)), notices_(std::make_unique<std::vector<std::string>>()) {
+PgConn::PgConn(PGconn *c, std::string label, double cancel_grace)
+    : conn_(c), label_(std::move(label)), notices_(std::make_unique<std::vector<std::string>>()),
+      cancel_grace_(cancel_grace) {
     PQsetNoticeReceiver(conn_.get(), notice_receiver, notices_.get());
 }
 
@@ -105,7 +165,7 @@ PgConn PgConn::open(const Node &node, const Config &cfg) {
         PQfinish(c);
         throw Error(PGFO_ERR_CONNECT, "cannot connect to " + node_label(node) + ": " + msg);
     }
-    return PgConn(c, node_label(node));
+    return PgConn(c, node_label(node), cfg.connect_timeout);
 }
 
 bool PgConn::ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
@@ -123,6 +183,8 @@ std::string PgConn::literal(const std::string &value) {
 std::vector<Row> PgConn::query(const std::string &sql, const std::vector<std::string> &params,
                                double timeout) {
     PGconn *c = conn_.get();
+    if (!c)
+        throw Error(PGFO_ERR_CONNECT, label_ + ": the connection was closed after an earlier query got no answer");
     notices_->clear();
     std::vector<const char *> vals;
     for (auto &p : params) vals.push_back(p.c_str());
@@ -130,26 +192,25 @@ std::vector<Row> PgConn::query(const std::string &sql, const std::vector<std::st
                            vals.empty() ? nullptr : vals.data(), nullptr, nullptr, 0))
         throw Error(PGFO_ERR_QUERY, label_ + ": " + trim_msg(PQerrorMessage(c)));
 
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout);
-    while (PQisBusy(c)) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
-            if (PGcancel *cn = PQgetCancel(c)) {
-                char eb[256];
-                PQcancel(cn, eb, sizeof eb);
-                PQfreeCancel(cn);
-            }
+    const auto deadline = seconds_from_now(timeout);
+    if (!wait_result(deadline)) {
+        // Past the deadline: cancel, and give the cancel and the answer to it
+        // together connect_timeout. A node that sends nothing back by then
+        // (a partition, a host that vanished) loses this connection: closing
+        // it is the only thing that cannot block.
+        const auto grace_end = seconds_from_now(cancel_grace_);
+        const bool sent = cancel_within(c, cancel_grace_);
+        std::string what;
+        if (sent && wait_result(grace_end)) {
             while (PGresult *r = PQgetResult(c)) PQclear(r);
-            throw Error(PGFO_ERR_TIMEOUT, label_ + ": query did not finish within " +
-                                              std::to_string(timeout) + " s, cancelled: " + sql);
+            what = "cancelled";
+        } else {
+            conn_.reset();
+            what = std::string(sent ? "cancelled, but no answer came" : "no answer to the cancel request") +
+                   " within " + std::to_string(cancel_grace_) + " s: connection closed";
         }
-        pollfd pfd{PQsocket(c), POLLIN, 0};
-        int rc = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
-        if (rc < 0 && errno != EINTR)
-            throw Error(PGFO_ERR_QUERY, label_ + ": poll failed");
-        if (!PQconsumeInput(c))
-            throw Error(PGFO_ERR_QUERY, label_ + ": " + trim_msg(PQerrorMessage(c)));
+        throw Error(PGFO_ERR_TIMEOUT, label_ + ": query did not finish within " + std::to_string(timeout) +
+                                          " s, " + what + ": " + sql);
     }
 
     std::vector<Row> rows;
@@ -174,8 +235,25 @@ std::vector<Row> PgConn::query(const std::string &sql, const std::vector<std::st
     return rows;
 }
 
+bool PgConn::wait_result(std::chrono::steady_clock::time_point deadline) {
+    PGconn *c = conn_.get();
+    while (PQisBusy(c)) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) return false;
+        pollfd pfd{PQsocket(c), POLLIN, 0};
+        int rc = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 1000)));
+        if (rc < 0 && errno != EINTR)
+            throw Error(PGFO_ERR_QUERY, label_ + ": poll failed");
+        if (!PQconsumeInput(c))
+            throw Error(PGFO_ERR_QUERY, label_ + ": " + trim_msg(PQerrorMessage(c)));
+    }
+    return true;
+}
+
 void PgConn::send_only(const std::string &sql) {
     PGconn *c = conn_.get();
+    if (!c) throw Error(PGFO_ERR_CONNECT, label_ + ": the connection was closed after an earlier query got no answer");
     if (!PQsendQuery(c, sql.c_str()) || PQflush(c) != 0)
         throw Error(PGFO_ERR_QUERY, label_ + ": " + trim_msg(PQerrorMessage(c)));
 }

@@ -3,9 +3,11 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -26,7 +28,11 @@ public:
 
     // Run one statement with text parameters; every query has a deadline
     // (timeout seconds): past it the query is cancelled and
-    // pgfo::Error(PGFO_ERR_TIMEOUT) thrown. Errors: PGFO_ERR_QUERY.
+    // pgfo::Error(PGFO_ERR_TIMEOUT) thrown. The cancel and its answer get
+    // [connection] connect_timeout more; without an answer by then the
+    // connection is closed (later queries on it: PGFO_ERR_CONNECT), so a
+    // query never costs more than timeout + connect_timeout. Errors:
+    // PGFO_ERR_QUERY.
     std::vector<Row> query(const std::string &sql, const std::vector<std::string> &params = {},
                            double timeout = 30);
     // Send one statement and return without waiting for its result: for
@@ -50,11 +56,19 @@ private:
     struct Deleter {
         void operator()(PGconn *c) const { PQfinish(c); }
     };
-    PgConn(PGconn *c, std::string label);
+    PgConn(PGconn *c, std::string label, double cancel_grace);
+    // Read input until a whole result is there (true) or the deadline passes.
+    bool wait_result(std::chrono::steady_clock::time_point deadline);
     std::unique_ptr<PGconn, Deleter> conn_;
     std::string label_;
     std::unique_ptr<std::vector<std::string>> notices_;
+    double cancel_grace_ = 3; // seconds for a cancel and its answer
 };
+
+// The TCP settings of every connection and ping (libpq keywords): the
+// connect_timeout, tcp_user_timeout (ms) = [timeouts] command, keepalives
+// after connect_timeout idle, 3 probes connect_timeout/3 apart.
+std::vector<std::pair<std::string, std::string>> tcp_settings(const Config &cfg);
 
 // pg_isready: PQpingParams with the node's address and the connect timeout.
 pgfo_ping_t ping_node(const Node &node, const Config &cfg);

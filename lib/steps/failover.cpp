@@ -13,6 +13,7 @@
 #include "pg/lsn.h"
 #include "pg/sync_names.h"
 #include "pgpool/args.h"
+#include "steps/fence.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 
@@ -93,6 +94,10 @@ public:
 private:
     // The old primary's state cannot be proven: on_unclean decides.
     void unclean(const std::string &reason);
+    // "on_unclean = promote" or "on_unclean = fence", for step summaries.
+    std::string unclean_policy() const {
+        return ctx_.cfg.on_unclean == OnUnclean::Fence ? "on_unclean = fence (fenced)" : "on_unclean = promote";
+    }
 
     Context &ctx_;
     const Node &old_;
@@ -107,7 +112,10 @@ private:
     bool old_running_primary_ = false;
     bool old_is_standby_ = false;
     std::string unclean_reason_;
+    bool fenced_ = false;       // the fence command cut the old primary off (on_unclean = fence)
+    bool fence_failed_ = false; // it did not: the old primary may still run
     std::optional<CheckpointInfo> ckpt_;
+    uint64_t cand_system_id_ = 0;    // pg_control_system() of the candidate, checked against the old primary's
     long old_postmaster_pid_ = 0;    // the old postmaster still ran when its shutdown was proven
     std::string old_postmaster_;     // after the promotion: "running", "exited" ("" when it had exited before)
     std::optional<Lsn> flushed_;
@@ -155,6 +163,22 @@ const PrimaryStep kPrimaryFailover[] = {
 };
 
 void PrimaryFailover::unclean(const std::string &reason) {
+    // on_unclean = fence (lib/steps/fence.cpp): promote only once the fence
+    // command has cut the old primary off; a failed fence throws
+    // PGFO_ERR_UNCLEAN and nothing is promoted.
+    if (ctx_.cfg.on_unclean == OnUnclean::Fence) {
+        if (!fenced_) {
+            fence_failed_ = true;
+            fence_node(ctx_, old_, reason);
+            fence_failed_ = false;
+            fenced_ = true;
+        }
+        unclean_reason_ = reason;
+        ctx_.log().warn("UNCLEAN: {}; on_unclean = fence: {} is fenced, promoting {}; the old primary will "
+                        "need pg_rewind (or a new base backup) before it can follow",
+                        reason, node_label(old_), node_label(cand_));
+        return;
+    }
     if (ctx_.cfg.on_unclean == OnUnclean::Abort)
         throw Error(PGFO_ERR_UNCLEAN, reason + "; on_unclean = abort: the candidate " + node_label(cand_) +
                                           " is NOT promoted and the cluster has no primary until an "
@@ -208,6 +232,8 @@ StepResult PrimaryFailover::lock() {
 StepResult PrimaryFailover::inspect() {
     json d;
     already_primary_ = !in_recovery(*conn_);
+    // read now: the candidate may be gone by the time pg_control is read
+    cand_system_id_ = system_identifier(ctx_, *conn_);
     d["candidate"] = {{"server_version", conn_->server_version()}, {"in_recovery", !already_primary_}};
     pgfo_ping_t ping = ping_node(old_, ctx_.cfg);
     d["old_primary"] = {{"ping", ping_name(ping)}};
@@ -275,7 +301,7 @@ StepResult PrimaryFailover::wait_shutdown() {
         old_down_ = true;
         unclean("the old primary's host cannot be reached (" + w.last.access_error + ", for " +
                 std::to_string(static_cast<int>(ctx_.cfg.unreachable_timeout)) + " s)");
-        return StepResult::done("host unreachable; proceeding under on_unclean = promote", d);
+        return StepResult::done("host unreachable; proceeding under " + unclean_policy(), d);
     }
     if (!w.last.shut_down()) // dry run: one look only
         return StepResult::skip(std::string("dry run: the old primary is still up (") + ping_name(w.last.ping) +
@@ -317,13 +343,13 @@ StepResult PrimaryFailover::read_checkpoint() {
             ping_node(old_, ctx_.cfg) == PGFO_PING_NO_RESPONSE) {
             unclean("the old primary's host cannot be reached (" + std::string(e.what()) + ", for " +
                     std::to_string(static_cast<int>(window)) + " s)");
-            return StepResult::done("host unreachable; proceeding under on_unclean = promote", {{"error", e.what()}});
+            return StepResult::done("host unreachable; proceeding under " + unclean_policy(), {{"error", e.what()}});
         }
         throw Error(e.code(), std::string(e.what()) + "; without the old primary's pg_control its shutdown "
                                                        "cannot be proven: NOT promoting");
     }
     // Another cluster's pg_control reads just like a clean shutdown.
-    check_same_cluster(ctx_, old_, c, *conn_, "the candidate " + node_label(cand_));
+    check_same_cluster(old_, c, cand_system_id_, "the candidate " + node_label(cand_));
     json d = {{"state", db_state_name(c.state)}, {"checkpoint", format_lsn(c.checkpoint)},
               {"redo", format_lsn(c.redo)}, {"timeline", c.timeline},
               {"system_identifier", std::to_string(c.system_identifier)}};
@@ -391,7 +417,7 @@ StepResult PrimaryFailover::wait_flush() {
     unclean("the candidate flushed only up to " + last + " but the old primary's shutdown checkpoint ends at " +
             format_lsn(ckpt_->end) +
             (w.receiver_gone ? " and its walreceiver has stopped" : " after the catchup timeout"));
-    return StepResult::done("candidate short of the checkpoint end; proceeding under on_unclean = promote", d);
+    return StepResult::done("candidate short of the checkpoint end; proceeding under " + unclean_policy(), d);
 }
 
 StepResult PrimaryFailover::candidates() {
@@ -554,6 +580,11 @@ std::pair<std::string, std::string> PrimaryFailover::cluster_state() const {
                 "the promotion of " + node_label(cand_) + " was requested and may still complete; the old primary " +
                     node_label(old_) + " is down: look at pg_is_in_recovery() on " + node_label(cand_) +
                     " before anything else (a re-run of pgfailover recognises a finished promotion)" + sync};
+    if (fence_failed_)
+        return {"no_primary", "the cluster has NO primary that pgfailover can vouch for: the old primary " +
+                                  node_label(old_) + " could not be fenced and may still run, and " +
+                                  node_label(cand_) + " was not promoted; fence or stop it by hand, then "
+                                  "re-run pgfailover" + sync};
     if (old_down_) {
         std::string old = ckpt_ && ckpt_->clean ? "shut down cleanly at " + format_lsn(ckpt_->end) +
                                                       ": it can be started again as the primary"
@@ -581,6 +612,7 @@ json PrimaryFailover::verdict() const {
               {"sync_standby_names_before", sync_before_},
               {"sync_standby_names_after", sync_changed_ ? sync_after_ : sync_before_}};
     if (!unclean_reason_.empty()) v["unclean"] = unclean_reason_;
+    if (fenced_) v["fenced"] = true;
     v["cluster_state"] = cluster_state().first;
     if (ckpt_ && ckpt_->clean) v["checkpoint_end"] = format_lsn(ckpt_->end);
     if (flushed_) v["candidate_flushed"] = format_lsn(*flushed_);

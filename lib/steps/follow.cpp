@@ -118,7 +118,7 @@ StepResult FollowPrimary::inspect() {
     // the new primary's cluster.
     ControlData mine = retry_reads(ctx_, node_label(f_) + ": reading pg_control", ctx_.cfg.unreachable_timeout,
                                    [&] { return read_control(ctx_, f_); });
-    check_same_cluster(ctx_, f_, mine, *conn_, "the new primary " + node_label(p_));
+    check_same_cluster(f_, mine, system_identifier(ctx_, *conn_), "the new primary " + node_label(p_));
     timeline_ = current_timeline(ctx_, *conn_);
     if (timeline_ > 1) {
         auto text = conn_->scalar("SELECT pg_read_file($1)", {"pg_wal/" + history_file_name(timeline_)},

@@ -1,5 +1,6 @@
 #include "steps/ops.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -246,9 +247,7 @@ uint64_t system_identifier(Context &ctx, PgConn &conn) {
     throw Error(PGFO_ERR_QUERY, conn.label() + ": unexpected system identifier '" + v.value_or("NULL") + "'");
 }
 
-void check_same_cluster(Context &ctx, const Node &node, const ControlData &c, PgConn &conn,
-                        const std::string &what) {
-    uint64_t theirs = system_identifier(ctx, conn);
+void check_same_cluster(const Node &node, const ControlData &c, uint64_t theirs, const std::string &what) {
     if (c.system_identifier == theirs) return;
     throw Error(PGFO_ERR_IDENTITY,
                 node_label(node) + ": the data directory " + node.data_directory +
@@ -336,7 +335,9 @@ FlushWait wait_flush(Context &ctx, PgConn &conn, Lsn target, double timeout) {
         auto rows = conn.query(
             "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
             "(SELECT status FROM pg_stat_wal_receiver LIMIT 1)",
-            {}, ctx.cfg.command_timeout);
+            // a candidate that stops answering costs the catch-up wait, not
+            // a whole command timeout on top of it
+            {}, std::min(ctx.cfg.command_timeout, std::max(1.0, timeout - sw.seconds())));
         w.waited = sw.seconds();
         w.last = lsn_or_null(rows.at(0).at(0));
         if (auto replayed = lsn_or_null(rows.at(0).at(1)); replayed && (!w.last || *replayed > *w.last))

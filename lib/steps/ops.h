@@ -110,9 +110,9 @@ WalRecordInfo read_checkpoint_record(Context &ctx, const Node &node, const Contr
 uint64_t system_identifier(Context &ctx, PgConn &conn);
 
 // Throws PGFO_ERR_IDENTITY, naming both identifiers, when `c` (read from
-// `node`'s data directory) belongs to another cluster than `conn`'s server.
-void check_same_cluster(Context &ctx, const Node &node, const ControlData &c, PgConn &conn,
-                        const std::string &what);
+// `node`'s data directory) belongs to another cluster than `expected` (the
+// system identifier of `what`, e.g. "the candidate node 1 (...)").
+void check_same_cluster(const Node &node, const ControlData &c, uint64_t expected, const std::string &what);
 
 // Retry `fn` while it throws one of the transient codes (PGFO_ERR_EXEC,
 // PGFO_ERR_PG_CONTROL, PGFO_ERR_WAL), each failure logged with its cause,

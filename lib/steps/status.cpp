@@ -228,6 +228,19 @@ void cluster_check(Context &ctx) {
                       "create " + (dir.empty() ? std::string("/") : dir) +
                           " writable by the user pgpool runs the hook as, or change [general] log_file");
         }
+        if (!cfg.fence_command.empty()) {
+            // run by pgfailover itself, on this host, when a failover needs it
+            const std::string &f = cfg.fence_command[0];
+            struct stat st {};
+            if (::stat(f.c_str(), &st) != 0)
+                p.add("-", "[fencing] command " + f + " does not exist (" + std::strerror(errno) + ")",
+                      "install the fence program there, or fix [fencing] command");
+            else if (!S_ISREG(st.st_mode) || ::access(f.c_str(), X_OK) != 0)
+                p.add("-", "[fencing] command " + f + " is not an executable file for this user",
+                      "chmod 0755 " + f + " (owner root), or fix [fencing] command");
+        } else if (cfg.on_unclean == OnUnclean::Fence) {
+            p.add("-", "on_unclean = fence but no [fencing] command", "set [fencing] command");
+        }
         int primaries = 0;
         const Node *primary = nullptr;
         std::set<std::string> names;

@@ -27,7 +27,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from pgcluster import PgCluster, int_to_lsn  # noqa: E402
-from pgfo import RoleAsserts, failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
+from pgfo import RoleAsserts, failover_hook, pgpool_args, ssh_config, start_cli, write_config  # noqa: E402
 from sshd import Sshd, sshd_available  # noqa: E402
 
 PORT_OFFSET = 900
@@ -71,8 +71,11 @@ class ExactTest(RoleAsserts, unittest.TestCase):
         """Switch WAL segments until `count` of them wait for the archiver."""
         c.psql(0, "CREATE TABLE IF NOT EXISTS backlog (i int)")
         deadline = time.monotonic() + 60
+        # many segments in one call: one psql per segment can be slower than
+        # the archiver on a loaded machine
+        burst = "INSERT INTO backlog VALUES (1); SELECT pg_switch_wal(); " * (count + 2)
         while len(self.ready_segments(c)) < count:
-            c.psql(0, "INSERT INTO backlog VALUES (1); SELECT pg_switch_wal()")
+            c.psql(0, burst)
             self.assertLess(time.monotonic(), deadline, "no archiver backlog built up")
         return len(self.ready_segments(c))
 
@@ -274,7 +277,6 @@ class ExactSshTest(RoleAsserts, unittest.TestCase):
         return os.environ["PGFO_TEST_SSH_MARK"]
 
     def planned_stop(self, c, mode):
-        from test_ssh import ssh_config  # noqa: E402 (same directory)
         cfg = ssh_config(c, self.sshd)
         mark = self.with_failing_ssh(c, mode)
         w = c.writer(0, 1)

@@ -24,7 +24,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from pgcluster import PgCluster, release_ports  # noqa: E402
-from pgfo import RoleAsserts, failover_hook, write_config  # noqa: E402
+from pgfo import RoleAsserts, failover_hook, ssh_config  # noqa: E402
 from sshd import Sshd, reserve_ssh_ports, sshd_available  # noqa: E402
 
 PORT_OFFSET = 700
@@ -32,36 +32,6 @@ PORT_OFFSET = 700
 QUICK = 20.0
 
 _AVAILABLE, _WHY = sshd_available()
-
-
-def ssh_config(cluster, sshd, name="pgfailover-ssh.conf", node_overrides=None, **kw):
-    """write_config's file with every node switched to access = ssh through `sshd`.
-
-    node_overrides: {node_id: {"ssh_port": 1234, "key": "/path"}} for a node
-    whose ssh should fail.
-    """
-    path = write_config(cluster, name=name, **kw)
-    node_overrides = node_overrides or {}
-    with open(path) as f:
-        text = f.read()
-    out, node = [], None
-    for line in text.splitlines():
-        m = re.match(r"\[node\.(\d+)\]", line)
-        if m:
-            node = int(m.group(1))
-        if line.strip() == "access = local":
-            o = node_overrides.get(node, {})
-            out += [
-                "access = ssh",
-                "ssh_user = %s" % sshd.user,
-                "ssh_port = %d" % o.get("ssh_port", sshd.port),
-                "ssh_options = %s" % " ".join(sshd.ssh_options(o.get("key"))),
-            ]
-            continue
-        out.append(line)
-    cluster.write_owner_file(path, "\n".join(out) + "\n")
-    os.chmod(path, 0o600)
-    return path
 
 
 @unittest.skipUnless(_AVAILABLE, _WHY)

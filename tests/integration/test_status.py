@@ -4,7 +4,8 @@
 status: every node's role, timeline, LSNs, lag and sync state (table and JSON),
 a stopped node reported with its pg_control state.
 check: a healthy cluster passes (exit 0); a stopped node, a wrong port and
-missing wal_log_hints are each reported as exactly that problem, exit 16.
+missing wal_log_hints are each reported as exactly that problem, exit 16; so
+are a [fencing] command that does not exist or cannot be executed.
 """
 
 import json
@@ -114,6 +115,30 @@ class StatusCheckTest(unittest.TestCase):
         self.assertEqual(len(hints), 2, problems)  # both nodes
         self.assertEqual(len(problems), 2, problems)
         self.assertIn("wal_log_hints = on", hints[0]["fix"])
+
+    def test_check_fence_command(self):
+        c = self.cluster(offset=30)
+        fence = os.path.join(c.base, "fence.sh")
+        cfg = write_config(c, name="fence.conf", on_unclean="fence",
+                           extra="[fencing]\ncommand = %s %%d %%h\n" % fence)
+
+        def fence_problems():
+            run, problems = self.problems(cfg)
+            return run, [p for p in problems if "[fencing] command" in p["problem"]]
+
+        run, found = fence_problems()   # not there
+        self.assertEqual(run.rc, 16, run.describe())
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("%s does not exist" % fence, found[0]["problem"])
+        c.write_owner_file(fence, "#!/bin/sh\nexit 0\n")   # there, mode 0600 (as root) or 0644
+        os.chmod(fence, 0o644)
+        run, found = fence_problems()
+        self.assertEqual(run.rc, 16, run.describe())
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("is not an executable file", found[0]["problem"])
+        os.chmod(fence, 0o755)
+        run, found = fence_problems()
+        self.assertEqual((run.rc, found), (0, []), run.describe())
 
 
 if __name__ == "__main__":

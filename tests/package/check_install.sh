@@ -54,6 +54,10 @@ expect_file share/pgfailover/hooks/failover.sh
 [[ -x $prefix/share/pgfailover/hooks/failover.sh ]] || fail "hooks/failover.sh is not executable"
 expect_file share/pgfailover/hooks/follow_primary.sh
 [[ -x $prefix/share/pgfailover/hooks/follow_primary.sh ]] || fail "hooks/follow_primary.sh is not executable"
+for f in fence_nftables.sh fence_ipmi.sh; do
+  expect_file share/pgfailover/hooks/$f
+  [[ -x $prefix/share/pgfailover/hooks/$f ]] || fail "hooks/$f is not executable"
+done
 expect_file share/pgfailover/hooks/pgpool.conf.sample
 expect_file share/man/man1/pgfailover.1
 expect_file share/man/man5/pgfailover.conf.5
@@ -64,7 +68,7 @@ expect_file share/perl5/PgFailover.pm
 
 # Nothing installed that nobody asked for (a build artefact, a test binary).
 (cd "$prefix" && find . \( -type f -o -type l \) | sed 's|^\./||' | sort) >"$tmp/files"
-unexpected=$(grep -Ev "^(bin/pgfailover|$libdir/libpgfailover\.so(\.[0-9.]+)?|include/pgfailover\.h|$libdir/pkgconfig/pgfailover\.pc|$libdir/cmake/pgfailover/pgfailover[A-Za-z-]*\.cmake|etc/pgfailover/pgfailover\.conf|share/pgfailover/hooks/(failover\.sh|follow_primary\.sh|pgpool\.conf\.sample)|share/man/man[15]/pgfailover(\.conf)?\.[15]|lib/python3[^/]*/site-packages/pgfailover/[^/]+\.py|share/perl5/PgFailover\.pm)$" "$tmp/files" || true)
+unexpected=$(grep -Ev "^(bin/pgfailover|$libdir/libpgfailover\.so(\.[0-9.]+)?|include/pgfailover\.h|$libdir/pkgconfig/pgfailover\.pc|$libdir/cmake/pgfailover/pgfailover[A-Za-z-]*\.cmake|etc/pgfailover/pgfailover\.conf|share/pgfailover/hooks/(failover\.sh|follow_primary\.sh|fence_nftables\.sh|fence_ipmi\.sh|pgpool\.conf\.sample)|share/man/man[15]/pgfailover(\.conf)?\.[15]|lib/python3[^/]*/site-packages/pgfailover/[^/]+\.py|share/perl5/PgFailover\.pm)$" "$tmp/files" || true)
 [[ -z $unexpected ]] && ok "no unexpected files" || fail "unexpected files installed: $unexpected"
 
 # ------------------------------------------------- the installed CLI, RPATH

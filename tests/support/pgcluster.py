@@ -600,7 +600,7 @@ class Writer:
     def _connect(self):
         for node in self.nodes:
             try:
-                conn = MiniConn(node.port, application_name="pgfo-writer", timeout=2)
+                conn = MiniConn(node.port, host=node.host, application_name="pgfo-writer", timeout=2)
             except PgError as e:
                 with self.lock:
                     self.errors.append((time.monotonic(), node.id, str(e)))
@@ -758,7 +758,7 @@ class PgCluster:
         _live_clusters.append(self)
         self._make_base()
         self.ports = reserve_ports(self.n_standbys + 1, self.port_offset)
-        self.nodes = [Node(self, i, p) for i, p in enumerate(self.ports)]
+        self.nodes = [self.new_node(i, p) for i, p in enumerate(self.ports)]
         self._init_primary()
         self.start_node(0)
         self.timings["primary"] = time.monotonic() - t0
@@ -769,6 +769,15 @@ class PgCluster:
             self.wait_streaming(node, self.nodes[0])
         self.timings["start"] = time.monotonic() - t0
         return self
+
+    def new_node(self, node_id, port):
+        """The Node for id `node_id` (a subclass may place it elsewhere)."""
+        return Node(self, node_id, port)
+
+    def owner_argv(self, argv):
+        """The command line that runs server program `argv` as the owner (a
+        subclass may run it somewhere else, e.g. in the node's network namespace)."""
+        return owner_prefix() + list(argv)
 
     def _make_base(self):
         parent = os.environ.get("PGFO_TEST_TMPDIR") or None
@@ -954,7 +963,7 @@ class PgCluster:
 
     def run_owner(self, argv, timeout=60, check=True, input=None):
         """Run a server program as the data directory owner; CompletedProcess."""
-        cp = subprocess.run(owner_prefix() + list(argv), cwd=self.base or "/",
+        cp = subprocess.run(self.owner_argv(argv), cwd=self.base or "/",
                             env=_clean_env(), input=input, capture_output=True,
                             text=True, timeout=timeout)
         if check and cp.returncode != 0:
@@ -967,7 +976,7 @@ class PgCluster:
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
         kw.setdefault("text", True)
-        p = subprocess.Popen(owner_prefix() + list(argv), cwd=self.base or "/",
+        p = subprocess.Popen(self.owner_argv(argv), cwd=self.base or "/",
                              env=_clean_env(), **kw)
         self._procs.append(p)
         return p
@@ -1035,7 +1044,7 @@ class PgCluster:
         """
         node = self.node(node)
         try:
-            c = MiniConn(node.port, application_name="pgfo-ping", timeout=timeout)
+            c = MiniConn(node.port, host=node.host, application_name="pgfo-ping", timeout=timeout)
         except ConnectFailed:
             return "no_response"
         except PgError:
@@ -1440,7 +1449,7 @@ class PgCluster:
         timeline it receives on tells a follower from a node about to fail.
         """
         try:
-            with MiniConn(self.node(node).port, application_name="pgfo-check",
+            with MiniConn(self.node(node).port, host=self.node(node).host, application_name="pgfo-check",
                           timeout=timeout) as conn:
                 rows = conn.query("SELECT GREATEST(receive_start_tli, received_tli)"
                                   " FROM pg_stat_wal_receiver WHERE status = 'streaming'")

@@ -9,6 +9,7 @@ The binary comes from $PGFO_CLI (set by ctest), else build/cli/pgfailover.
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -62,6 +63,42 @@ def write_config(cluster, name="pgfailover.conf", on_unclean="promote", on_runni
     text = "\n".join(lines) + "\n" + extra
     path = os.path.join(cluster.base, name)
     cluster._write_owner_file(path, text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def ssh_config(cluster, sshd, name="pgfailover-ssh.conf", node_overrides=None, **kw):
+    """write_config's file with every node switched to access = ssh.
+
+    sshd: an Sshd for every node, or {node_id: Sshd}.
+    node_overrides: {node_id: {"ssh_port": 1234, "key": "/path", "host": "10.0.0.2",
+    "port": 5433}} for a node reached otherwise (a failing ssh, a proxy in front).
+    """
+    path = write_config(cluster, name=name, **kw)
+    node_overrides = node_overrides or {}
+    with open(path) as f:
+        text = f.read()
+    out, node = [], None
+    for line in text.splitlines():
+        m = re.match(r"\[node\.(\d+)\]", line)
+        if m:
+            node = int(m.group(1))
+        o = node_overrides.get(node, {})
+        key = line.split("=", 1)[0].strip()
+        if key in ("host", "port") and key in o:
+            out.append("%s = %s" % (key, o[key]))
+            continue
+        if line.strip() == "access = local":
+            s = sshd[node] if isinstance(sshd, dict) else sshd
+            out += [
+                "access = ssh",
+                "ssh_user = %s" % s.user,
+                "ssh_port = %d" % o.get("ssh_port", s.port),
+                "ssh_options = %s" % " ".join(s.ssh_options(o.get("key"))),
+            ]
+            continue
+        out.append(line)
+    cluster.write_owner_file(path, "\n".join(out) + "\n")
     os.chmod(path, 0o600)
     return path
 

@@ -71,13 +71,21 @@ def _keygen(path, comment):
 class Sshd:
     """sshd -D -e -f <own config> on 127.0.0.1:<port>."""
 
-    def __init__(self, port=None, label="pgfo-sshd"):
+    def __init__(self, port=None, label="pgfo-sshd", host=HOST, user=None, prefix=(), aliases=()):
+        """host: the address it listens on; user: the user it runs as and
+        logs in (default: the current one; another needs root, and `prefix`
+        to switch to it, e.g. runuser); prefix: the command prefix it starts
+        with (e.g. ip netns exec NS runuser -u postgres --); aliases: more
+        host names its key is pinned for in known_hosts (a proxy in front)."""
         self.port = port
         self._own_port = port is None
         self.label = label
+        self.host = host
+        self.prefix = list(prefix)
+        self.aliases = list(aliases)
         self.dir = None
         self.proc = None
-        self.user = current_user()
+        self.user = user or current_user()
         self.logfile = None
         self._log = None
 
@@ -110,10 +118,12 @@ class Sshd:
         with open(self.path("host_key.pub")) as f:
             host_pub = " ".join(f.read().split()[:2])
         with open(self.known_hosts, "w") as f:
-            f.write("[%s]:%d %s\n" % (HOST, self.port, host_pub))
+            f.write("[%s]:%d %s\n" % (self.host, self.port, host_pub))
+            for a in self.aliases:
+                f.write("%s %s\n" % (a, host_pub))
         conf = [
             "Port %d" % self.port,
-            "ListenAddress %s" % HOST,
+            "ListenAddress %s" % self.host,
             "HostKey %s" % self.path("host_key"),
             "PidFile %s" % self.path("sshd.pid"),
             "AuthorizedKeysFile %s" % self.path("authorized_keys"),
@@ -135,12 +145,16 @@ class Sshd:
             f.write("\n".join(conf) + "\n")
         self.logfile = self.path("sshd.log")
         self._log = open(self.logfile, "ab")
+        if self.user != current_user():
+            pw = pwd.getpwnam(self.user)
+            for name in [""] + os.listdir(self.dir):
+                os.chown(os.path.join(self.dir, name), pw.pw_uid, pw.pw_gid)
         # -t first: a bad config is an error message, not a silent exit.
-        t = subprocess.run([SSHD, "-t", "-f", self.path("sshd_config")], capture_output=True,
+        t = subprocess.run(self.prefix + [SSHD, "-t", "-f", self.path("sshd_config")], capture_output=True,
                            text=True, stdin=subprocess.DEVNULL, timeout=30)
         if t.returncode != 0:
             raise PgError("sshd -t failed: %s%s" % (t.stdout, t.stderr))
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", self.path("sshd_config")],
+        self.proc = subprocess.Popen(self.prefix + [SSHD, "-D", "-e", "-f", self.path("sshd_config")],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, cwd=self.dir)
         t0 = time.monotonic()
@@ -206,7 +220,7 @@ class Sshd:
     def ssh(self, remote_argv, key=None, timeout=30):
         """Run a command (a shell string made of `remote_argv` words) through this sshd."""
         argv = ["ssh", "-o", "BatchMode=yes", "-p", str(self.port)] + self.ssh_options(key) + [
-            "%s@%s" % (self.user, HOST), "--"] + list(remote_argv)
+            "%s@%s" % (self.user, self.host), "--"] + list(remote_argv)
         return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                               timeout=timeout)
 

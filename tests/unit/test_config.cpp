@@ -282,7 +282,7 @@ TEST_F(ConfigTest, EnumsAndNames) {
     expect_error("[connection]\nsslmode = required\n", 2,
                  {"[connection] sslmode: 'required' is not allowed (allowed: disable, allow, prefer, require, "
                   "verify-ca, verify-full)"});
-    expect_error("[policy]\non_unclean = yes\n", 2, {"[policy] on_unclean: 'yes' is not allowed (allowed: promote, abort)"});
+    expect_error("[policy]\non_unclean = yes\n", 2, {"[policy] on_unclean: 'yes' is not allowed (allowed: promote, abort, fence)"});
     expect_error("[policy]\non_running = kill\n", 2, {"[policy] on_running: 'kill' is not allowed (allowed: stop, refuse)"});
     expect_error("[policy]\nsync_standby_names = Adapt\n", 2, {"(allowed: adapt, keep, async)"});
     expect_error("[general]\nlog_level = warn\n", 2, {"[general] log_level: 'warn' is not allowed (allowed: debug, info, warning, error)"});
@@ -584,4 +584,27 @@ TEST_F(ConfigTest, ServerPathsWithShellExpansionAreRejected) {
     std::string pp = write("backend_hostname0 = 'db0'\nbackend_data_directory0 = '/data/$(id)'\n", "pgpool.conf");
     std::string msg = error_of("[general]\npgpool_conf = " + pp + "\n");
     EXPECT_NE(msg.find("data_directory: '/data/$(id)' contains"), std::string::npos) << msg;
+}
+
+TEST_F(ConfigTest, FencingCommandAndPolicy) {
+    Config c = load(std::string("[policy]\non_unclean = fence\n[timeouts]\nfence = 12.5\n"
+                                "[fencing]\ncommand = /usr/local/bin/fence  --node=%d %h:%p %D \"%r\" 100%%\n") +
+                    kNode0);
+    EXPECT_EQ(c.on_unclean, OnUnclean::Fence);
+    EXPECT_DOUBLE_EQ(c.fence_timeout, 12.5);
+    EXPECT_EQ(c.fence_command, (std::vector<std::string>{"/usr/local/bin/fence", "--node=%d", "%h:%p", "%D",
+                                                         "\"%r\"", "100%%"}));
+    EXPECT_DOUBLE_EQ(load(kNode0).fence_timeout, 30);
+    EXPECT_TRUE(load(kNode0).fence_command.empty());
+
+    expect_error(std::string("[fencing]\ncommand = fence.sh %d\n"), 2,
+                 {"[fencing] command: 'fence.sh' is not an absolute path"});
+    expect_error(std::string("[fencing]\ncommand = /bin/fence %x\n"), 2,
+                 {"[fencing] command: '%x' has an unknown placeholder", "%d node id"});
+    expect_error(std::string("[fencing]\ncommand = /bin/fence 50%\n"), 2, {"'50%' has an unknown placeholder"});
+    expect_error(std::string("[fencing]\nuser = root\n"), 2, {"unknown key 'user' in [fencing]"});
+    expect_error(std::string("[timeouts]\nfence = 0\n"), 2, {"[timeouts] fence: 0 is out of range"});
+    // the policy needs the command
+    std::string msg = error_of(std::string("[policy]\non_unclean = fence\n") + kNode0);
+    EXPECT_NE(msg.find("[policy] on_unclean: fence needs a [fencing] command"), std::string::npos) << msg;
 }
