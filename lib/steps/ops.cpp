@@ -564,6 +564,25 @@ private:
     bool loaded_ = false;
 };
 
+// Regular files directly in `dirs` whose name matches `pattern` (find -name), on the node's host.
+std::vector<std::string> find_files(Context &ctx, const Node &node, NodeAccess &access,
+                                    const std::vector<std::string> &dirs, const std::string &pattern) {
+    std::vector<std::string> argv = {"find"};
+    argv.insert(argv.end(), dirs.begin(), dirs.end());
+    argv.insert(argv.end(), {"-maxdepth", "1", "-type", "f", "-name", pattern, "-print0"});
+    ExecResult r = access.run(argv, ctx.cfg.command_timeout);
+    if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
+    std::vector<std::string> paths;
+    size_t pos = 0;
+    while (pos < r.out.size()) {
+        size_t end = r.out.find('\0', pos);
+        if (end == std::string::npos) end = r.out.size();
+        if (end > pos) paths.push_back(r.out.substr(pos, end - pos));
+        pos = end + 1;
+    }
+    return paths;
+}
+
 // A segment file (or .partial) in pg_wal, or its archive_status file.
 bool is_wal_segment_file(const std::string &name) {
     if (name.size() < 24 || name.find_first_not_of("0123456789ABCDEF") < 24) return false;
@@ -608,17 +627,8 @@ std::pair<std::string, int> set_aside_wal(Context &ctx, const Node &node, uint32
     const double t = ctx.cfg.command_timeout;
     const std::string wal = node.data_directory + "/pg_wal";
     const std::string first = wal_file_name(timeline, from, segment_size);
-    std::vector<std::string> argv = {"find", wal, wal + "/archive_status", "-maxdepth", "1", "-type", "f",
-                                     "-name", first.substr(0, 8) + "*", "-print0"};
-    ExecResult r = access->run(argv, t);
-    if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
     std::vector<std::string> move;
-    size_t pos = 0;
-    while (pos < r.out.size()) {
-        size_t end = r.out.find('\0', pos);
-        if (end == std::string::npos) end = r.out.size();
-        std::string path = r.out.substr(pos, end - pos);
-        pos = end + 1;
+    for (const auto &path : find_files(ctx, node, *access, {wal, wal + "/archive_status"}, first.substr(0, 8) + "*")) {
         std::string name = path.substr(path.rfind('/') + 1);
         if (is_wal_segment_file(name) && name.compare(0, 24, first) >= 0) move.push_back(path);
     }
@@ -713,17 +723,7 @@ KeptConfig keep_config_files(Context &ctx, const Node &node) {
     // postgresql.auto.conf, pg_hba.conf, pg_ident.conf and whatever they include.
     KeptConfig kept;
     auto access = make_node_access(node);
-    std::vector<std::string> argv = {"find", node.data_directory, "-maxdepth", "1", "-type", "f",
-                                     "-name", "*.conf", "-print0"};
-    ExecResult r = access->run(argv, ctx.cfg.command_timeout);
-    if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
-    size_t pos = 0;
-    while (pos < r.out.size()) {
-        size_t end = r.out.find('\0', pos);
-        if (end == std::string::npos) end = r.out.size();
-        std::string path = r.out.substr(pos, end - pos);
-        pos = end + 1;
-        if (path.empty()) continue;
+    for (const auto &path : find_files(ctx, node, *access, {node.data_directory}, "*.conf")) {
         auto text = access->read_file(path, 0, 0, ctx.cfg.command_timeout);
         if (text) kept.files.emplace_back(path, *text);
     }
