@@ -17,13 +17,12 @@ on real PostgreSQL servers:
 
 import os
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from pgcluster import PgCluster, lsn_to_int  # noqa: E402
-from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
+from pgfo import add_settings, failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 1200
 FOLLOW_TIMEOUT = 15  # [timeouts] follow: a wrong "can follow" shows up as this timeout
@@ -35,16 +34,6 @@ def follow_hook(c, cfg, follower, new_primary, old_primary, timeout=180):
     return start_cli(args, cfg).wait(timeout)
 
 
-def cut_walreceiver(test, c, node):
-    """Stop `node`'s walreceiver (primary_conninfo emptied, reloaded)."""
-    c.psql(node, "ALTER SYSTEM SET primary_conninfo = ''")
-    c.psql(node, "SELECT pg_reload_conf()")
-    deadline = time.monotonic() + 20
-    while c.psql_value(node, "SELECT count(*) FROM pg_stat_wal_receiver") != "0":
-        test.assertLess(time.monotonic(), deadline, "walreceiver of %s did not stop" % c.node(node).name)
-        time.sleep(0.1)
-
-
 class RejoinTest(unittest.TestCase):
     def cluster(self, standbys=2, sync_names="", offset=0, **kw):
         c = PgCluster(standbys=standbys, sync_names=sync_names,
@@ -54,13 +43,8 @@ class RejoinTest(unittest.TestCase):
         return c
 
     def config(self, c, rewind="never", **kw):
-        path = write_config(c, **kw)
-        with open(path) as f:
-            text = f.read()
-        text = text.replace("[policy]\n", "[policy]\nrewind = %s\n" % rewind, 1)
-        text = text.replace("[timeouts]\n", "[timeouts]\nfollow = %d\n" % FOLLOW_TIMEOUT, 1)
-        c._write_owner_file(path, text)
-        return path
+        path = add_settings(c, write_config(c, **kw), "policy", "rewind = %s" % rewind)
+        return add_settings(c, path, "timeouts", "follow = %d" % FOLLOW_TIMEOUT)
 
     def node2_receives_more_than_candidate(self, c, cfg):
         """node2 receives WAL that the candidate node1 never gets and does not
@@ -71,7 +55,7 @@ class RejoinTest(unittest.TestCase):
         c.wait_replay(1, lsn)
         c.wait_replay(2, lsn)
         c.psql(2, "SELECT pg_wal_replay_pause()")
-        cut_walreceiver(self, c, 1)
+        c.cut_walreceiver(1)
         c.psql(0, "INSERT INTO r SELECT generate_series(1, 20000)")
         c.wait_receive(2, c.current_lsn(0))
         received = c.receive_lsn(2)

@@ -19,16 +19,9 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from pgcluster import PgCluster  # noqa: E402
-from pgfo import RoleAsserts, failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
+from pgfo import RoleAsserts, add_settings, failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 1300
-
-
-def with_policy(c, path, line):
-    with open(path) as f:
-        text = f.read()
-    c._write_owner_file(path, text.replace("[policy]\n", "[policy]\n%s\n" % line, 1))
-    return path
 
 
 class StandbysTest(RoleAsserts, unittest.TestCase):
@@ -41,7 +34,7 @@ class StandbysTest(RoleAsserts, unittest.TestCase):
 
     def test_restarted_candidate_is_not_worse(self):
         c = self.cluster()
-        cfg = with_policy(c, write_config(c), "on_better_candidate = refuse")
+        cfg = add_settings(c, write_config(c), "policy", "on_better_candidate = refuse")
         c.psql(0, "CREATE TABLE t AS SELECT generate_series(1, 1000) i")
         c.stop(0, "fast")
         # the candidate restarts while the primary is down: its receive
@@ -66,12 +59,7 @@ class StandbysTest(RoleAsserts, unittest.TestCase):
         c.psql(0, "CREATE TABLE t AS SELECT generate_series(1, 1000) i")
         c.wait_replay(1, c.current_lsn(0))
         # node1 stops receiving; node2 gets (and replays) what node1 never will
-        c.psql(1, "ALTER SYSTEM SET primary_conninfo = ''")
-        c.psql(1, "SELECT pg_reload_conf()")
-        deadline = time.monotonic() + 20
-        while c.psql_value(1, "SELECT count(*) FROM pg_stat_wal_receiver") != "0":
-            self.assertLess(time.monotonic(), deadline, "node1's walreceiver did not stop")
-            time.sleep(0.1)
+        c.cut_walreceiver(1)
         c.psql(0, "SET synchronous_commit = local; INSERT INTO t SELECT generate_series(1, 5000)")
         c.wait_replay(2, c.current_lsn(0))
         c.kill9(0)
