@@ -89,6 +89,32 @@ std::optional<Lsn> switch_point_from(const std::vector<HistoryEntry> &entries,
     return std::nullopt;
 }
 
+std::string history_conflict(uint32_t node_timeline, const std::vector<HistoryEntry> &node_history,
+                             uint32_t timeline, const std::vector<HistoryEntry> &history) {
+    const std::string node_tl = "timeline " + std::to_string(node_timeline);
+    if (node_timeline > timeline)
+        return "the node's " + node_tl + " is newer than the primary's timeline " + std::to_string(timeline);
+    if (node_timeline < timeline && !switch_point_from(history, node_timeline))
+        return "the node's " + node_tl + " is not in the history of timeline " + std::to_string(timeline);
+    for (const HistoryEntry &mine : node_history) {
+        auto theirs = switch_point_from(history, mine.parent_timeline);
+        if (theirs && *theirs == mine.switch_point) continue;
+        return "the histories differ: the node's " + node_tl + " left timeline " +
+               std::to_string(mine.parent_timeline) + " at " + format_lsn(mine.switch_point) + ", timeline " +
+               std::to_string(timeline) + (theirs ? " at " + format_lsn(*theirs) : " never came from it") +
+               (node_timeline == timeline ? " (two nodes were promoted to the same timeline number)" : "");
+    }
+    // Every ancestor of the node's timeline is in its own history file, so a
+    // primary's entry below node_timeline that the node lacks is a difference too.
+    for (const HistoryEntry &e : history) {
+        if (e.parent_timeline >= node_timeline) break;
+        if (!switch_point_from(node_history, e.parent_timeline))
+            return "the histories differ: timeline " + std::to_string(timeline) + " descends from timeline " +
+                   std::to_string(e.parent_timeline) + ", which the node's " + node_tl + " does not";
+    }
+    return "";
+}
+
 std::string history_file_name(uint32_t timeline) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%08X.history", timeline); // TLHistoryFileName

@@ -26,6 +26,15 @@ std::vector<HistoryEntry> parse_history(std::string_view text);
 std::optional<Lsn> switch_point_from(const std::vector<HistoryEntry> &entries,
                                      uint32_t parent_timeline);
 
+// Can a node on `node_timeline` with history `node_history` continue into
+// `timeline` with history `history`? Empty when the histories agree: the
+// node's timeline is `timeline` or one of its ancestors, and every switch
+// point the node knows is the same in `history`. Otherwise why not: two
+// nodes promoted to the same timeline number from different points share
+// the number, not the history.
+std::string history_conflict(uint32_t node_timeline, const std::vector<HistoryEntry> &node_history,
+                             uint32_t timeline, const std::vector<HistoryEntry> &history);
+
 // "00000002.history"
 std::string history_file_name(uint32_t timeline);
 

@@ -37,8 +37,8 @@ constexpr uint16_t kFirstIsContRecord = 0x0001; // XLP_FIRST_IS_CONTRECORD
 constexpr uint16_t kLongHeaderFlag = 0x0002;    // XLP_LONG_HEADER
 constexpr uint32_t kRecordHeader = 24;          // SizeOfXLogRecord
 constexpr size_t kOffXlCrc = 20;                // offsetof(XLogRecord, xl_crc)
-// A checkpoint record is about 110 bytes; anything beyond this is not one.
-constexpr uint32_t kMaxRecordLength = 64 * 1024;
+// XLogRecordMaxSize (PostgreSQL 16+; older servers allow no larger record either).
+constexpr uint32_t kMaxAnyRecordLength = 1020u * 1024 * 1024;
 
 constexpr uint8_t kRmXlogId = 0;                // RM_XLOG_ID
 constexpr uint8_t kCheckpointShutdown = 0x00;   // XLOG_CHECKPOINT_SHUTDOWN
@@ -142,13 +142,13 @@ void check_start(Lsn start, uint32_t header, uint32_t block_size) {
         fail("WAL record start " + format_lsn(start) + " lies inside a page header");
 }
 
-uint32_t checked_total_length(uint32_t tot_len, Lsn start) {
+uint32_t checked_total_length(uint32_t tot_len, Lsn start, uint32_t max_length) {
     if (tot_len == 0)
         fail("no WAL record at " + format_lsn(start) + ": xl_tot_len is 0 (nothing written there)");
-    if (tot_len < kRecordHeader || tot_len > kMaxRecordLength)
+    if (tot_len < kRecordHeader || tot_len > max_length)
         fail("invalid xl_tot_len " + std::to_string(tot_len) + " of WAL record at " +
              format_lsn(start) + " (expected " + std::to_string(kRecordHeader) + " to " +
-             std::to_string(kMaxRecordLength) + ")");
+             std::to_string(max_length) + ")");
     return tot_len;
 }
 
@@ -191,7 +191,7 @@ std::string wal_file_name(uint32_t timeline, Lsn lsn, uint32_t segment_size) {
 }
 
 WalRecordInfo read_wal_record(const WalReader &reader, uint32_t timeline, Lsn start,
-                              uint32_t segment_size, uint32_t block_size) {
+                              uint32_t segment_size, uint32_t block_size, uint32_t max_length) {
     check_segment_size(segment_size);
     check_block_size(block_size, segment_size);
     PageSource pages(reader, timeline, segment_size, block_size);
@@ -200,10 +200,10 @@ WalRecordInfo read_wal_record(const WalReader &reader, uint32_t timeline, Lsn st
     check_start(start, pages.header_size(page), block_size);
     std::vector<uint8_t> bytes = pages.read(page);
     size_t in_page = start - page; // at most block_size - 8: xl_tot_len is on this page
-    uint32_t tot_len = checked_total_length(load_u32(bytes.data() + in_page), start);
+    uint32_t tot_len = checked_total_length(load_u32(bytes.data() + in_page), start, max_length);
 
     std::vector<uint8_t> record;
-    record.reserve(tot_len);
+    record.reserve(std::min<uint32_t>(tot_len, 1u << 20)); // a garbage length must not allocate
     size_t take = std::min<size_t>(tot_len, block_size - in_page);
     record.insert(record.end(), bytes.begin() + in_page, bytes.begin() + in_page + take);
 
@@ -222,6 +222,7 @@ WalRecordInfo read_wal_record(const WalReader &reader, uint32_t timeline, Lsn st
     info.start = start;
     info.end = record_end(start, tot_len, segment_size, block_size);
     info.total_length = tot_len;
+    info.prev = load_u64(record.data() + 8); // xl_prev
     info.info = record[16]; // xl_info
     info.rmid = record[17]; // xl_rmid
     return info;
@@ -255,6 +256,33 @@ uint32_t shutdown_checkpoint_length(uint32_t control_version) {
     case 1100: return 106;
     case 1201: case 1300: case 1700: case 1800: return 114;
     default: return 0;
+WalScan scan_wal_end(const WalReader &reader, uint32_t timeline, Lsn start, uint32_t segment_size,
+                     uint32_t block_size) {
+    check_segment_size(segment_size);
+    check_block_size(block_size, segment_size);
+    WalScan scan;
+    scan.end = start;
+    Lsn prev = 0; // unknown for the first record
+    for (;;) {
+        // A record never starts in a page header: the end of a record that
+        // fills its page to the last byte is the start of the next page.
+        Lsn at = scan.end;
+        if (at % block_size == 0) at += at % segment_size == 0 ? kLongPageHeader : kShortPageHeader;
+        WalRecordInfo rec;
+        try {
+            rec = read_wal_record(reader, timeline, at, segment_size, block_size, kMaxAnyRecordLength);
+        } catch (const Error &e) {
+            scan.stopped = e.what();
+            return scan;
+        }
+        if (prev && rec.prev != prev) {
+            scan.stopped = "WAL record at " + format_lsn(at) + " has xl_prev " + format_lsn(rec.prev) +
+                           ", not the record before it at " + format_lsn(prev);
+            return scan;
+        }
+        prev = at;
+        scan.end = rec.end;
+        ++scan.records;
     }
 }
 

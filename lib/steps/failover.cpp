@@ -32,21 +32,20 @@ const char *pid_state_name(PidFileState s) {
 
 json node_json(const Node &n) { return {{"id", n.id}, {"host", n.host}, {"port", n.port}}; }
 
-// Application names a new synchronous_standby_names may name: configured
-// nodes other than `excluded` that answer a ping, plus standbys streaming
-// from `conn` right now (they may not be pgpool nodes).
+// Application names a new synchronous_standby_names may name: standbys
+// streaming from `conn` right now (they may not be pgpool nodes), and
+// configured nodes other than `excluded` that answer and are in recovery.
+// Those still stream from the old primary: pgpool's follow_primary_command
+// repoints them, and until it has, commits wait for them; when follow-primary
+// fails to bring one back, it drops it again.
 std::vector<std::string> available_standbys(Context &ctx, PgConn &conn, const std::set<int> &excluded,
                                             const std::string &excluded_name) {
     std::vector<std::string> names;
-    for (const auto &[id, node] : ctx.cfg.nodes) {
-        if (excluded.count(id) || node.application_name.empty()) continue;
-        if (ping_node(node, ctx.cfg) == PGFO_PING_OK) names.push_back(node.application_name);
-    }
-    for (const auto &row : conn.query("SELECT application_name FROM pg_stat_replication "
-                                      "WHERE state = 'streaming'",
-                                      {}, ctx.cfg.command_timeout)) {
-        if (row.at(0) && *row.at(0) != excluded_name) names.push_back(*row.at(0));
-    }
+    for (const auto &r : node_roles(ctx, excluded))
+        if (r.kind == NodeRole::Standby && !r.node->application_name.empty())
+            names.push_back(r.node->application_name);
+    for (const auto &name : streaming_standbys(ctx, conn))
+        if (name != excluded_name) names.push_back(name);
     return names;
 }
 
@@ -150,7 +149,8 @@ const PrimaryStep kPrimaryFailover[] = {
      &PrimaryFailover::read_checkpoint},
     {"wait_flush", "wait until the candidate has flushed WAL up to the end of that record",
      &PrimaryFailover::wait_flush},
-    {"candidates", "compare the candidate's WAL with the other standbys' (pgpool picks by node id, not by WAL)",
+    {"candidates", "compare the candidate's WAL with the other standbys' (receive or replay position, the "
+                   "larger; pgpool picks by node id, not by WAL)",
      &PrimaryFailover::candidates},
     {"sync_standbys", "make synchronous_standby_names on the candidate name only standbys that remain",
      &PrimaryFailover::sync_standbys},
@@ -422,8 +422,9 @@ StepResult PrimaryFailover::wait_flush() {
 
 StepResult PrimaryFailover::candidates() {
     if (already_primary_) return StepResult::skip("the candidate is already a primary");
-    auto mine = conn_->scalar("SELECT pg_last_wal_receive_lsn()", {}, ctx_.cfg.command_timeout);
-    const std::optional<Lsn> cand = lsn_or_null(mine);
+    // The same position wait_flush waits on: receive or replay, the larger
+    // (a standby restarted while the primary was down has no receive position).
+    const std::optional<Lsn> cand = standby_wal(ctx_, *conn_).position();
     const std::string cand_text = cand ? format_lsn(*cand) : "none";
     json d = {{"candidate", cand_text}};
     std::string ahead, primaries;
@@ -438,8 +439,7 @@ StepResult PrimaryFailover::candidates() {
                 d["node" + std::to_string(id)] = "primary";
                 continue;
             }
-            auto v = c.scalar("SELECT pg_last_wal_receive_lsn()", {}, ctx_.cfg.command_timeout);
-            auto lsn = lsn_or_null(v);
+            auto lsn = standby_wal(ctx_, c).position();
             d["node" + std::to_string(id)] = lsn ? format_lsn(*lsn) : "none";
             if (lsn && (!cand || *lsn > *cand))
                 ahead += (ahead.empty() ? "" : ", ") + node_label(n) + " has " + format_lsn(*lsn);
@@ -452,7 +452,7 @@ StepResult PrimaryFailover::candidates() {
                                                   "hand or by another tool?); promoting " + node_label(cand_) +
                                                   " as well would make two primaries: NOT promoting");
     if (ahead.empty()) return StepResult::done("no other standby has more WAL than the candidate", d);
-    std::string msg = "another standby has received more WAL than the candidate " + node_label(cand_) + " (" +
+    std::string msg = "another standby has more WAL than the candidate " + node_label(cand_) + " (" +
                       cand_text + "): " + ahead +
                       "; promoting the candidate loses what only they have (asynchronous commits)";
     if (ctx_.cfg.refuse_better_candidate)
@@ -469,7 +469,9 @@ StepResult PrimaryFailover::sync_standbys() {
     if (ctx_.cfg.sync_policy == SyncPolicy::Async) {
         sync_after_ = "";
     } else {
-        auto avail = available_standbys(ctx_, *conn_, {old_.id, cand_.id}, old_.application_name);
+        std::set<int> excluded = silent_; // not asked again before the promotion (see lock)
+        excluded.insert({old_.id, cand_.id});
+        auto avail = available_standbys(ctx_, *conn_, excluded, old_.application_name);
         sync_after_ = restrict_sync_names(sync_before_, avail);
         d["available"] = avail;
     }

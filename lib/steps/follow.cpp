@@ -3,6 +3,7 @@
 // switchover chains the safe failover and the follows.
 #include "steps/follow.h"
 
+#include <cctype>
 #include <memory>
 #include <optional>
 
@@ -47,6 +48,9 @@ public:
     StepResult restore_sync();
     StepResult attach();
 
+    // Streaming from the primary was seen (wait_streaming succeeded).
+    bool streams() const { return streaming_at_ != 0; }
+
     json verdict() const {
         json v = {{"follower", f_.id}, {"primary", p_.id}, {"rejoin", how_}};
         if (!reason_.empty()) v["decision"] = reason_;
@@ -67,6 +71,8 @@ private:
     bool already_following_ = false;
     bool was_running_ = false;
     bool can_follow_ = false;
+    std::optional<Lsn> seen_end_; // receive/replay of the follower while it ran as a standby
+    RejoinDecision rejoin_;
     std::optional<ControlData> control_;
     std::string how_ = "unknown"; // already | clean | rewound
     std::string reason_;
@@ -132,15 +138,39 @@ StepResult FollowPrimary::inspect() {
     pgfo_ping_t ping = ping_node(f_, ctx_.cfg);
     was_running_ = ping != PGFO_PING_NO_RESPONSE;
     d["follower_ping"] = ping_name(ping);
+    // While it runs as a standby, its receive and replay positions: WAL it
+    // received lies past anything pg_control shows once it is stopped.
+    std::optional<uint32_t> tli;
+    if (ping == PGFO_PING_OK) {
+        try {
+            PgConn fc = PgConn::open(f_, ctx_.cfg);
+            if (in_recovery(fc)) {
+                StandbyWal s = standby_wal(ctx_, fc);
+                seen_end_ = s.position();
+                tli = s.streaming_tli;
+                d["follower_wal"] = {{"receive", s.receive ? json(format_lsn(*s.receive)) : json(nullptr)},
+                                     {"replay", s.replay ? json(format_lsn(*s.replay)) : json(nullptr)}};
+            }
+        } catch (const Error &e) {
+            d["follower_wal"] = std::string("not answering: ") + e.what();
+        }
+    }
     if (listed) {
         // Listed as streaming is not enough: a node past the fork point
-        // streams the old timeline up to it before it stops for good.
-        try {
-            auto tli = receiving_timeline(ctx_, f_);
-            d["follower_timeline"] = tli ? json(*tli) : json(nullptr);
-            already_following_ = tli && *tli == timeline_;
-        } catch (const Error &e) {
-            d["follower_timeline"] = std::string("not answering: ") + e.what();
+        // streams the old timeline up to it before it stops for good, and a
+        // node promoted to the same timeline number elsewhere streams ours
+        // without being able to replay it.
+        d["follower_timeline"] = tli ? json(*tli) : json(nullptr);
+        if (tli && *tli == timeline_) {
+            try {
+                auto mine = node_history(ctx_, f_, *tli);
+                std::string conflict = mine ? history_conflict(*tli, *mine, timeline_, history_)
+                                            : "its " + history_file_name(*tli) + " is missing";
+                d["follower_history"] = conflict.empty() ? "same as the primary's" : conflict;
+                already_following_ = conflict.empty();
+            } catch (const Error &e) {
+                d["follower_history"] = std::string("unreadable: ") + e.what();
+            }
         }
     }
     d["already_following"] = already_following_;
@@ -170,11 +200,17 @@ StepResult FollowPrimary::decide() {
     if (already_following_) return StepResult::skip("already following");
     if (ctx_.dry_run && !check_down(ctx_, f_).exited())
         return StepResult::skip("dry run: the node is still up; pg_control would be read once it is down");
-    RejoinDecision r = decide_rejoin(ctx_, f_, timeline_, history_);
+    rejoin_ = decide_rejoin(ctx_, f_, timeline_, history_, seen_end_);
+    const RejoinDecision &r = rejoin_;
     control_ = r.control;
     can_follow_ = r.can_follow;
     reason_ = r.reason;
     if (can_follow_) how_ = "clean";
+    if (!can_follow_ && !r.rewindable)
+        throw Error(PGFO_ERR_REFUSED, node_label(f_) + " cannot follow " + node_label(p_) + ": " + reason_ +
+                                          "; pg_rewind cannot repair that (it compares timeline numbers): the node "
+                                          "is left down and its data untouched (rebuild it from " +
+                                          node_label(p_) + ")");
     if (!can_follow_ && ctx_.cfg.rewind == RewindPolicy::Never)
         throw Error(PGFO_ERR_REFUSED, node_label(f_) + " cannot follow " + node_label(p_) + " without pg_rewind: " +
                                           reason_ + "; rewind = never: the node is left down and its data untouched "
@@ -186,6 +222,19 @@ StepResult FollowPrimary::decide() {
 StepResult FollowPrimary::rewind() {
     if (already_following_ || can_follow_) return StepResult::skip("no rewind needed");
     if (!control_) return StepResult::skip("dry run: not decided");
+    if (rejoin_.wal_only) {
+        // Its data files are not past the switch point, so pg_rewind would
+        // find nothing to rewind; what it must not replay is WAL in pg_wal.
+        const std::string what = "the WAL past the switch point " + format_lsn(rejoin_.switch_point) +
+                                 " that the node received but never replayed";
+        if (ctx_.dry_run) return StepResult::skip("dry run: would set aside " + what);
+        auto [dir, files] = set_aside_wal(ctx_, f_, rejoin_.wal_timeline, rejoin_.switch_point,
+                                          control_->wal_segment_size);
+        how_ = "rewound";
+        return StepResult::done("set aside " + what + ": " + std::to_string(files) + " file(s) moved to " + dir +
+                                    "; its data files are untouched, it streams the rest from " + node_label(p_),
+                                {{"set_aside", dir}, {"files", files}});
+    }
     if (!control_->wal_log_hints && control_->data_checksum_version == 0)
         throw Error(PGFO_ERR_REFUSED, node_label(f_) + " needs pg_rewind, but it has neither wal_log_hints = on "
                                                        "nor data checksums, which pg_rewind requires; left down");
@@ -291,17 +340,58 @@ const Node &find_primary(Context &ctx) {
     return *primary;
 }
 
+bool same_name(const std::string &a, const std::string &b) {
+    // PostgreSQL matches application_name in synchronous_standby_names case-insensitively (ASCII).
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+// After follow-primary failed to bring `f` back: sync_standby_names = adapt
+// named it on the new primary while it was still a standby of the old one,
+// for this run to repoint it. It will not stream now, so it must not hold
+// commits: it is dropped from synchronous_standby_names. Returns what was
+// done, for the failure message.
+std::string drop_from_sync_standbys(Context &ctx, const Node &f, const Node &p) {
+    if (ctx.dry_run || ctx.cfg.sync_policy == SyncPolicy::Keep) return "";
+    const std::string name = app_name(f);
+    try {
+        FileLock cluster(lock_file_path(ctx.cfg), ctx.cfg.lock_timeout, ctx.cfg.poll_interval);
+        PgConn conn = PgConn::open(p, ctx.cfg);
+        if (in_recovery(conn)) return "";
+        std::string before = current_sync_standbys(conn);
+        std::vector<std::string> others;
+        bool named = false;
+        for (const auto &n : sync_names_listed(before)) {
+            if (same_name(n, name)) named = true;
+            else others.push_back(n);
+        }
+        if (!named) return "";
+        std::string after = restrict_sync_names(before, others);
+        set_sync_standbys(ctx, conn, after);
+        ctx.emit("sync.changed", "follow_primary", "warning",
+                 {{"before", before}, {"after", after}, {"nodes", {{"primary", node_json(p)}, {"failed", node_json(f)}}}});
+        return "; '" + name + "' dropped from synchronous_standby_names on " + node_label(p) + " ('" + before +
+               "' -> '" + after + "'): commits no longer wait for it";
+    } catch (const Error &e) {
+        return "; '" + name + "' could NOT be dropped from synchronous_standby_names on " + node_label(p) + " (" +
+               e.what() + "): commits there may wait for it";
+    }
+}
+
 } // namespace
 
 RejoinDecision decide_rejoin(Context &ctx, const Node &follower, uint32_t timeline,
-                             const std::vector<HistoryEntry> &history) {
+                             const std::vector<HistoryEntry> &history, std::optional<Lsn> seen_end) {
     CheckpointInfo info = read_checkpoint(ctx, follower);
     RejoinDecision r;
     r.control = info.control;
     const ControlData &c = info.control;
     json &d = r.details;
     d = {{"state", db_state_name(c.state)}, {"checkpoint", format_lsn(c.checkpoint)}, {"timeline", c.timeline}};
-    // Where the node's WAL ends, as far as pg_control tells.
+    // Where the node's WAL ends.
     uint32_t tli = c.timeline;
     Lsn pos = 0;
     if (c.state == PGFO_DB_SHUTDOWNED && info.clean) {
@@ -317,20 +407,66 @@ RejoinDecision decide_rejoin(Context &ctx, const Node &follower, uint32_t timeli
         d["can_follow"] = false;
         return r;
     }
+    r.data_position = pos;
+    if (c.state == PGFO_DB_SHUTDOWNED_IN_RECOVERY) {
+        // A standby's pg_wal holds what it received, replayed or not, and
+        // replayed records that dirtied no buffer: all past the minimum
+        // recovery point. That is always the end of a replayed record, so
+        // the next one starts there; scan on to the first record that does
+        // not validate. (From the checkpoint record when pg_control has no
+        // minimum recovery point past it.)
+        Lsn from = c.checkpoint;
+        uint32_t scan_tli = c.timeline;
+        if (c.min_recovery_point >= c.checkpoint) {
+            from = c.min_recovery_point;
+            scan_tli = tli;
+        }
+        WalScan scan = scan_node_wal(ctx, follower, scan_tli, from, c.wal_segment_size, c.wal_block_size);
+        d["wal_scan"] = {{"from", format_lsn(from)}, {"records", scan.records}, {"end", format_lsn(scan.end)},
+                         {"stopped", scan.stopped}};
+        if (scan.records && scan.end > pos) {
+            pos = scan.end;
+            d["position"] = "end of its WAL " + format_lsn(pos) + " (pg_control's minimum recovery point " +
+                            format_lsn(c.min_recovery_point) + ")";
+        }
+        if (seen_end && *seen_end > pos) {
+            pos = *seen_end;
+            d["position"] = "received " + format_lsn(pos) + " while it ran (pg_control's minimum recovery point " +
+                            format_lsn(c.min_recovery_point) + ")";
+        }
+    }
+    d["wal_end"] = format_lsn(pos);
     r.position = pos;
+    r.wal_timeline = tli;
+    // The same timeline number is not the same timeline: two nodes promoted
+    // to timeline 2 from different points each have one. Their histories tell.
+    auto mine = node_history(ctx, follower, tli);
+    std::string conflict = mine ? history_conflict(tli, *mine, timeline, history)
+                                : "the node's history file " + history_file_name(tli) +
+                                      " is missing: its timeline " + std::to_string(tli) +
+                                      " cannot be compared with the primary's";
+    if (!conflict.empty()) {
+        r.reason = conflict;
+        r.rewindable = tli != timeline;
+        d["history"] = conflict;
+        d["can_follow"] = false;
+        return r;
+    }
     if (tli == timeline) {
         r.can_follow = true;
-        r.reason = "the node is already on the new timeline " + std::to_string(tli) + " at " + format_lsn(pos);
+        r.reason = "the node is already on the new timeline " + std::to_string(tli) + " (same history) at " +
+                   format_lsn(pos);
     } else if (auto sp = switch_point_from(history, tli)) {
         r.switch_point = *sp;
         d["switch_point"] = format_lsn(*sp);
         r.can_follow = pos <= *sp;
+        r.wal_only = !r.can_follow && r.data_position <= *sp;
         r.reason = "the node's WAL ends at " + format_lsn(pos) + " on timeline " + std::to_string(tli) +
                    (r.can_follow ? ", not past" : ", PAST") + " the switch point " + format_lsn(*sp) +
                    " of timeline " + std::to_string(timeline);
-    } else {
-        r.reason = "timeline " + std::to_string(tli) + " of the node is not in the history of timeline " +
-                   std::to_string(timeline);
+        if (r.wal_only)
+            r.reason += " (WAL it received but never replayed: pg_control's minimum recovery point " +
+                        format_lsn(c.min_recovery_point) + " is not past it)";
     }
     d["can_follow"] = r.can_follow;
     return r;
@@ -364,8 +500,10 @@ void follow_primary(Context &ctx, int follower, int primary) {
     try {
         for (const auto &s : kFollowPrimary) run.step(s.name, s.what, [&] { return (fp.*s.fn)(); });
     } catch (const Error &e) {
-        ctx.result_json = run.finish(e.code(), e.what(), fp.verdict());
-        throw;
+        std::string msg = e.what();
+        if (!fp.streams()) msg += drop_from_sync_standbys(ctx, f, p);
+        ctx.result_json = run.finish(e.code(), msg, fp.verdict());
+        throw Error(e.code(), msg);
     }
     json v = fp.verdict();
     std::string msg = ctx.dry_run ? "dry run complete: nothing was changed"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "core/error.h"
@@ -322,27 +323,46 @@ std::string describe_roles(const std::vector<NodeRole> &roles) {
     return s;
 }
 
+std::optional<Lsn> StandbyWal::position() const {
+    if (receive && replay) return std::max(*receive, *replay);
+    return receive ? receive : replay;
+}
+
+StandbyWal standby_wal(Context &ctx, PgConn &conn, double timeout) {
+    // The receive position is what the walreceiver flushed since it
+    // started. A standby restarted while its primary was down has none,
+    // yet replays what it had flushed before: WAL it replayed is on its
+    // disk too, so the larger of the two counts.
+    auto rows = conn.query("SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
+                           "(SELECT status FROM pg_stat_wal_receiver LIMIT 1), "
+                           "(SELECT GREATEST(receive_start_tli, received_tli) FROM pg_stat_wal_receiver "
+                           "WHERE status = 'streaming' LIMIT 1)",
+                           {}, timeout > 0 ? timeout : ctx.cfg.command_timeout);
+    StandbyWal w;
+    w.receive = lsn_or_null(rows.at(0).at(0));
+    w.replay = lsn_or_null(rows.at(0).at(1));
+    w.receiver = rows.at(0).at(2).has_value();
+    if (const auto &tli = rows.at(0).at(3)) {
+        try {
+            w.streaming_tli = static_cast<uint32_t>(std::stoul(*tli));
+        } catch (const std::exception &) {
+            throw Error(PGFO_ERR_QUERY, conn.label() + ": unparsable timeline '" + *tli + "' in pg_stat_wal_receiver");
+        }
+    }
+    return w;
+}
+
 FlushWait wait_flush(Context &ctx, PgConn &conn, Lsn target, double timeout) {
     FlushWait w;
     Stopwatch sw;
     std::optional<Lsn> prev;
     double unchanged_since = 0;
     for (;;) {
-        // The receive position is what the walreceiver flushed since it
-        // started. A standby restarted while its primary was down has none,
-        // yet replays what it had flushed before: WAL it replayed is on its
-        // disk too, so the larger of the two counts.
-        auto rows = conn.query(
-            "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
-            "(SELECT status FROM pg_stat_wal_receiver LIMIT 1)",
-            // a candidate that stops answering costs the catch-up wait, not
-            // a whole command timeout on top of it
-            {}, std::min(ctx.cfg.command_timeout, std::max(1.0, timeout - sw.seconds())));
+        // a candidate that stops answering costs the catch-up wait, not a
+        // whole command timeout on top of it
+        StandbyWal s = standby_wal(ctx, conn, std::min(ctx.cfg.command_timeout, std::max(1.0, timeout - sw.seconds())));
         w.waited = sw.seconds();
-        w.last = lsn_or_null(rows.at(0).at(0));
-        if (auto replayed = lsn_or_null(rows.at(0).at(1)); replayed && (!w.last || *replayed > *w.last))
-            w.last = replayed;
-        bool streaming = rows.at(0).at(2).has_value();
+        w.last = s.position();
         if (w.last && *w.last >= target) {
             w.reached = true;
             return w;
@@ -351,7 +371,7 @@ FlushWait wait_flush(Context &ctx, PgConn &conn, Lsn target, double timeout) {
             prev = w.last;
             unchanged_since = w.waited;
         }
-        if (!streaming && w.waited - unchanged_since >= 1.0) {
+        if (!s.receiver && w.waited - unchanged_since >= 1.0) {
             w.receiver_gone = true;
             return w;
         }
@@ -618,15 +638,132 @@ void write_standby_config(Context &ctx, const Node &follower, int major, const s
 
 std::optional<uint32_t> receiving_timeline(Context &ctx, const Node &node) {
     PgConn c = PgConn::open(node, ctx.cfg);
-    auto tli = c.scalar("SELECT GREATEST(receive_start_tli, received_tli) FROM pg_stat_wal_receiver "
-                        "WHERE status = 'streaming'",
-                        {}, ctx.cfg.command_timeout);
-    if (!tli) return std::nullopt;
-    try {
-        return static_cast<uint32_t>(std::stoul(*tli));
-    } catch (const std::exception &) {
-        throw Error(PGFO_ERR_QUERY, node_label(node) + ": unparsable timeline '" + *tli + "' in pg_stat_wal_receiver");
+    return standby_wal(ctx, c).streaming_tli;
+}
+
+namespace {
+
+// Serves WAL pages from pieces of kPiece bytes read once each: a scan reads
+// every page in order, and over ssh each read is a program run.
+class PieceCache {
+public:
+    static constexpr uint64_t kPiece = 1u << 20;
+
+    PieceCache(Context &ctx, const Node &node) : ctx_(ctx), node_(node), access_(make_node_access(node)) {}
+
+    std::vector<uint8_t> read(const std::string &file, uint64_t offset, uint32_t len) {
+        uint64_t base = offset - offset % kPiece;
+        if (file != file_ || base != base_ || !loaded_) {
+            std::string p = node_.data_directory + "/pg_wal/" + file;
+            auto data = access_->read_file(p, base, kPiece, ctx_.cfg.command_timeout);
+            if (!data) throw Error(PGFO_ERR_WAL, node_label(node_) + ": WAL segment " + p + " does not exist");
+            piece_ = std::move(*data);
+            file_ = file;
+            base_ = base;
+            loaded_ = true;
+        }
+        uint64_t from = offset - base;
+        if (from >= piece_.size()) return {};
+        uint64_t n = std::min<uint64_t>(len, piece_.size() - from);
+        if (from + len > kPiece) { // a read across pieces: not done by page reads, but be exact
+            std::vector<uint8_t> out(piece_.begin() + static_cast<long>(from), piece_.begin() + static_cast<long>(from + n));
+            auto rest = read(file, base + kPiece, static_cast<uint32_t>(len - n));
+            out.insert(out.end(), rest.begin(), rest.end());
+            return out;
+        }
+        return std::vector<uint8_t>(piece_.begin() + static_cast<long>(from), piece_.begin() + static_cast<long>(from + n));
     }
+
+private:
+    Context &ctx_;
+    const Node &node_;
+    std::unique_ptr<NodeAccess> access_;
+    std::string file_, piece_;
+    uint64_t base_ = 0;
+    bool loaded_ = false;
+};
+
+// Regular files directly in `dirs` whose name matches `pattern` (find -name), on the node's host.
+std::vector<std::string> find_files(Context &ctx, const Node &node, NodeAccess &access,
+                                    const std::vector<std::string> &dirs, const std::string &pattern) {
+    std::vector<std::string> argv = {"find"};
+    argv.insert(argv.end(), dirs.begin(), dirs.end());
+    argv.insert(argv.end(), {"-maxdepth", "1", "-type", "f", "-name", pattern, "-print0"});
+    ExecResult r = access.run(argv, ctx.cfg.command_timeout);
+    if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
+    std::vector<std::string> paths;
+    size_t pos = 0;
+    while (pos < r.out.size()) {
+        size_t end = r.out.find('\0', pos);
+        if (end == std::string::npos) end = r.out.size();
+        if (end > pos) paths.push_back(r.out.substr(pos, end - pos));
+        pos = end + 1;
+    }
+    return paths;
+}
+
+// A segment file (or .partial) in pg_wal, or its archive_status file.
+bool is_wal_segment_file(const std::string &name) {
+    if (name.size() < 24 || name.find_first_not_of("0123456789ABCDEF") < 24) return false;
+    const std::string rest = name.substr(24);
+    for (const char *s : {"", ".partial", ".ready", ".done", ".partial.ready", ".partial.done"})
+        if (rest == s) return true;
+    return false;
+}
+
+} // namespace
+
+WalScan scan_node_wal(Context &ctx, const Node &node, uint32_t timeline, Lsn from, uint32_t segment_size,
+                      uint32_t block_size) {
+    if (node.data_directory.empty()) throw Error(PGFO_ERR_CONFIG, node_label(node) + ": data_directory is not set");
+    PieceCache cache(ctx, node);
+    std::optional<Error> unreachable;
+    WalReader reader = [&](const std::string &file, uint64_t offset, uint32_t len) {
+        try {
+            return cache.read(file, offset, len);
+        } catch (const Error &e) {
+            if (e.code() != PGFO_ERR_WAL) unreachable.emplace(e); // not the end of WAL: the host or file failed
+            throw Error(PGFO_ERR_WAL, e.what());
+        }
+    };
+    WalScan scan = scan_wal_end(reader, timeline, from, segment_size, block_size);
+    if (unreachable) throw *unreachable;
+    return scan;
+}
+
+std::optional<std::vector<HistoryEntry>> node_history(Context &ctx, const Node &node, uint32_t timeline) {
+    if (timeline <= 1) return std::vector<HistoryEntry>{};
+    if (node.data_directory.empty()) throw Error(PGFO_ERR_CONFIG, node_label(node) + ": data_directory is not set");
+    auto text = make_node_access(node)->read_file(node.data_directory + "/pg_wal/" + history_file_name(timeline), 0, 0,
+                                                  ctx.cfg.command_timeout);
+    if (!text) return std::nullopt;
+    return parse_history(*text);
+}
+
+std::pair<std::string, int> set_aside_wal(Context &ctx, const Node &node, uint32_t timeline, Lsn from,
+                                          uint32_t segment_size) {
+    auto access = make_node_access(node);
+    const double t = ctx.cfg.command_timeout;
+    const std::string wal = node.data_directory + "/pg_wal";
+    const std::string first = wal_file_name(timeline, from, segment_size);
+    std::vector<std::string> move;
+    for (const auto &path : find_files(ctx, node, *access, {wal, wal + "/archive_status"}, first.substr(0, 8) + "*")) {
+        std::string name = path.substr(path.rfind('/') + 1);
+        if (is_wal_segment_file(name) && name.compare(0, 24, first) >= 0) move.push_back(path);
+    }
+    const std::string dir = node.data_directory + "/pgfailover-wal-" + first;
+    if (move.empty()) return {dir, 0};
+    std::vector<std::string> mk = {"mkdir", "-p", dir + "/archive_status"};
+    ExecResult m = access->run(mk, t);
+    if (!m.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(mk, m));
+    for (const auto &path : move) {
+        bool status = path.find("/archive_status/") != std::string::npos;
+        std::vector<std::string> mv = {"mv", "--", path, status ? dir + "/archive_status/" : dir + "/"};
+        ExecResult v = access->run(mv, t);
+        if (!v.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(mv, v));
+    }
+    ctx.log().info("{}: {} WAL file(s) from {} on moved to {}", node_label(node), move.size(), first, dir);
+    return {dir, static_cast<int>(move.size())};
 }
 
 std::vector<std::string> streaming_standbys(Context &ctx, PgConn &conn) {
@@ -641,6 +778,7 @@ Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::
                    uint32_t timeline, double timeout) {
     Stopwatch sw;
     std::optional<Lsn> target;
+    std::optional<Lsn> first_replay; // the follower's replay position when first caught up
     std::string last_seen = "not streaming";
     for (;;) {
         auto rows = conn.query("SELECT flush_lsn, pg_current_wal_lsn() FROM pg_stat_replication "
@@ -655,12 +793,20 @@ Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::
             if (flush && current && *flush > *current) {
                 last_seen += " (the follower reports WAL past the primary's: it diverged)";
             } else if (flush && target && *flush >= *target) {
-                // The follower's own view: receiving on our timeline.
+                // The follower's own view: receiving on our timeline, and replaying it.
                 try {
-                    auto tli = receiving_timeline(ctx, follower);
-                    if (tli && *tli == timeline) return *flush;
-                    last_seen += ", but the follower receives on timeline " +
-                                 (tli ? std::to_string(*tli) : std::string("(none)"));
+                    PgConn fc = PgConn::open(follower, ctx.cfg);
+                    StandbyWal s = standby_wal(ctx, fc);
+                    if (!first_replay) first_replay = s.replay;
+                    bool replaying = s.replay && (*s.replay >= *target || (first_replay && *s.replay > *first_replay));
+                    if (s.streaming_tli && *s.streaming_tli == timeline && replaying) return *flush;
+                    if (!s.streaming_tli || *s.streaming_tli != timeline)
+                        last_seen += ", but the follower receives on timeline " +
+                                     (s.streaming_tli ? std::to_string(*s.streaming_tli) : std::string("(none)"));
+                    else
+                        last_seen += ", but the follower's replay stands at " +
+                                     (s.replay ? format_lsn(*s.replay) : std::string("(none)")) +
+                                     " (it receives WAL it cannot replay: its history differs)";
                 } catch (const Error &e) {
                     last_seen += ", follower not answering: " + std::string(e.what());
                 }
@@ -696,17 +842,7 @@ KeptConfig keep_config_files(Context &ctx, const Node &node) {
     // postgresql.auto.conf, pg_hba.conf, pg_ident.conf and whatever they include.
     KeptConfig kept;
     auto access = make_node_access(node);
-    std::vector<std::string> argv = {"find", node.data_directory, "-maxdepth", "1", "-type", "f",
-                                     "-name", "*.conf", "-print0"};
-    ExecResult r = access->run(argv, ctx.cfg.command_timeout);
-    if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
-    size_t pos = 0;
-    while (pos < r.out.size()) {
-        size_t end = r.out.find('\0', pos);
-        if (end == std::string::npos) end = r.out.size();
-        std::string path = r.out.substr(pos, end - pos);
-        pos = end + 1;
-        if (path.empty()) continue;
+    for (const auto &path : find_files(ctx, node, *access, {node.data_directory}, "*.conf")) {
         auto text = access->read_file(path, 0, 0, ctx.cfg.command_timeout);
         if (text) kept.files.emplace_back(path, *text);
     }

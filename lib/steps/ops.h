@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "pg/conn.h"
 #include "pg/control.h"
+#include "pg/history.h"
 #include "pg/walrecord.h"
 #include "remote/exec.h"
 
@@ -140,9 +141,24 @@ void request_fast_stop(Context &ctx, const Node &node);
 
 // --- the candidate -----------------------------------------------------------
 
+// A standby's WAL, as it tells itself: what its walreceiver flushed
+// (pg_last_wal_receive_lsn(): NULL after a restart until it streams again)
+// and what its startup process replayed (on its disk too).
+struct StandbyWal {
+    std::optional<Lsn> receive;
+    std::optional<Lsn> replay;
+    bool receiver = false;                   // a walreceiver runs
+    std::optional<uint32_t> streaming_tli;   // the timeline it streams on, when streaming
+    // The larger of receive and replay: how far its WAL reaches.
+    std::optional<Lsn> position() const;
+};
+// One query on a standby, with a deadline of `timeout` seconds (0: [timeouts]
+// command). Throws pgfo::Error (PGFO_ERR_QUERY, ...).
+StandbyWal standby_wal(Context &ctx, PgConn &conn, double timeout = 0);
+
 struct FlushWait {
     bool reached = false;
-    std::optional<Lsn> last;    // pg_last_wal_receive_lsn(), nullopt if never streamed
+    std::optional<Lsn> last;    // StandbyWal::position(), nullopt if nothing received or replayed
     bool receiver_gone = false; // walreceiver stopped while below target: nothing more will come
     double waited = 0;
 };
@@ -151,7 +167,7 @@ struct FlushWait {
 // pgfo::Error(PGFO_ERR_QUERY) when it cannot be parsed.
 std::optional<Lsn> lsn_or_null(const std::optional<std::string> &s);
 
-// Wait until pg_last_wal_receive_lsn() >= target. Returns early (reached =
+// Wait until the standby's StandbyWal::position() >= target. Returns early (reached =
 // false) when the walreceiver is gone and nothing moved for a second: the
 // old primary is down, so nothing more can arrive. Times out with reached = false.
 FlushWait wait_flush(Context &ctx, PgConn &conn, Lsn target, double timeout);
@@ -234,8 +250,10 @@ void write_standby_config(Context &ctx, const Node &follower, int major, const s
 // streaming in pg_stat_replication with its flush position at the primary's
 // position when streaming was first seen, and the follower itself reports
 // receiving on `timeline` (a diverged node connects, and may even report
-// positions past ours, before it finds out that it cannot follow). Returns
-// the flush position.
+// positions past ours, before it finds out that it cannot follow) and
+// replaying: its replay position reaches that target, or at least moves
+// (recovery_min_apply_delay). A node that diverged on the same timeline
+// number receives our WAL but cannot replay it. Returns the flush position.
 Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::string &application_name,
                    uint32_t timeline, double timeout);
 
@@ -246,6 +264,25 @@ Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::
 // new primary's pg_stat_replication meanwhile: only this tells a follower
 // from a node that cannot follow. Throws pgfo::Error when it cannot connect.
 std::optional<uint32_t> receiving_timeline(Context &ctx, const Node &node);
+
+// Where `node`'s WAL really ends on `timeline`: a scan of its pg_wal from
+// the record at `from` (a record start, e.g. pg_control's minimum recovery
+// point or latest checkpoint), record by record until one does not
+// validate. Reads the segments in large pieces (one program run per piece
+// over ssh). Throws pgfo::Error on a failure to reach the node, not at the end of WAL.
+WalScan scan_node_wal(Context &ctx, const Node &node, uint32_t timeline, Lsn from, uint32_t segment_size,
+                      uint32_t block_size);
+
+// The node's timeline history (pg_wal/<timeline>.history in its data
+// directory, running or not); empty for timeline 1, nullopt when the file is missing.
+std::optional<std::vector<HistoryEntry>> node_history(Context &ctx, const Node &node, uint32_t timeline);
+
+// Move the node's WAL segments of `timeline` from the one holding `from`
+// on (and their archive_status files) out of pg_wal into
+// <data_directory>/pgfailover-wal-<from>: WAL it received but never replayed,
+// past a switch point. The node must be stopped. Returns the directory and how many files moved.
+std::pair<std::string, int> set_aside_wal(Context &ctx, const Node &node, uint32_t timeline, Lsn from,
+                                          uint32_t segment_size);
 
 // Application names streaming from `conn` (pg_stat_replication, state streaming).
 std::vector<std::string> streaming_standbys(Context &ctx, PgConn &conn);

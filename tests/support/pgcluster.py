@@ -1417,6 +1417,18 @@ class PgCluster:
         except PgError:
             return None
 
+    def cut_walreceiver(self, standby, timeout=20):
+        """Stop `standby`'s walreceiver for good (primary_conninfo emptied
+        and reloaded): it receives nothing more until it is pointed again."""
+        self.psql(standby, "ALTER SYSTEM SET primary_conninfo = ''")
+        self.psql(standby, "SELECT pg_reload_conf()")
+        t0 = time.monotonic()
+        while self.psql_value(standby, "SELECT count(*) FROM pg_stat_wal_receiver") != "0":
+            if time.monotonic() - t0 > timeout:
+                raise PgError("%s: walreceiver still running %ss after primary_conninfo = ''"
+                              % (self.node(standby).name, timeout))
+            time.sleep(0.1)
+
     def wait_replay(self, standby, lsn, timeout=120):
         """Wait until `standby` has replayed up to `lsn` (int); seconds waited."""
         return self._wait_lsn(standby, lsn, "pg_last_wal_replay_lsn()", timeout)

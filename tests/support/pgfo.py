@@ -103,6 +103,18 @@ def ssh_config(cluster, sshd, name="pgfailover-ssh.conf", node_overrides=None, *
     return path
 
 
+def add_settings(cluster, path, section, *lines):
+    """Add `lines` at the top of [section] of the config file at `path`
+    (one write_config made); returns path."""
+    with open(path) as f:
+        text = f.read()
+    head = "[%s]\n" % section
+    if head not in text:
+        raise ValueError("%s has no [%s] section" % (path, section))
+    cluster._write_owner_file(path, text.replace(head, head + "".join(l + "\n" for l in lines), 1))
+    return path
+
+
 def pgpool_args(cluster, failed, new_main, old_primary, old_main=None):
     """failover_command's arguments, in pgpool's order:
     %d %h %p %D %m %H %M %P %r %R %N %S."""

@@ -83,4 +83,40 @@ TEST(History, FileName) {
     EXPECT_EQ(pgfo::history_file_name(0xFFFFFFFF), "FFFFFFFF.history");
 }
 
+TEST(History, ConflictAgreeingHistories) {
+    auto h2 = pgfo::parse_history("1\t0/5000060\tr\n");
+    auto h3 = pgfo::parse_history("1\t0/5000060\tr\n2\t0/6000028\tr\n");
+    EXPECT_EQ(pgfo::history_conflict(1, {}, 2, h2), "");  // the old timeline forked into 2
+    EXPECT_EQ(pgfo::history_conflict(2, h2, 2, h2), "");  // the same timeline 2
+    EXPECT_EQ(pgfo::history_conflict(2, h2, 3, h3), "");  // 2 is an ancestor of 3
+    EXPECT_EQ(pgfo::history_conflict(1, {}, 3, h3), "");
+    EXPECT_EQ(pgfo::history_conflict(1, {}, 1, {}), "");
+}
+
+TEST(History, ConflictSameNumberOtherPromotion) {
+    // two standbys of one primary, each promoted to timeline 2 at another point
+    auto mine = pgfo::parse_history("1\t0/5001000\tno recovery target specified\n");
+    auto theirs = pgfo::parse_history("1\t0/5000060\tno recovery target specified\n");
+    std::string why = pgfo::history_conflict(2, mine, 2, theirs);
+    EXPECT_NE(why.find("histories differ"), std::string::npos) << why;
+    EXPECT_NE(why.find("0/5001000"), std::string::npos) << why;
+    EXPECT_NE(why.find("0/5000060"), std::string::npos) << why;
+    EXPECT_NE(why.find("same timeline number"), std::string::npos) << why;
+    // and one generation later: 2 (ours) is not the 2 that timeline 3 came from
+    auto h3 = pgfo::parse_history("1\t0/5000060\tr\n2\t0/6000028\tr\n");
+    EXPECT_NE(pgfo::history_conflict(2, mine, 3, h3).find("histories differ"), std::string::npos);
+}
+
+TEST(History, ConflictTimelinesOutOfReach) {
+    auto h2 = pgfo::parse_history("1\t0/5000060\tr\n");
+    EXPECT_NE(pgfo::history_conflict(3, {}, 2, h2).find("newer"), std::string::npos);
+    // timeline 3 forked from 1 directly: a node on 2 is not in its history
+    auto h3 = pgfo::parse_history("1\t0/5000060\tr\n");
+    EXPECT_NE(pgfo::history_conflict(2, h2, 3, h3).find("not in the history"), std::string::npos);
+    // the primary descends from a timeline the node's history lacks
+    auto h4 = pgfo::parse_history("1\t0/5000060\tr\n3\t0/6000028\tr\n");
+    auto mine3 = pgfo::parse_history("2\t0/5800000\tr\n");
+    EXPECT_NE(pgfo::history_conflict(3, mine3, 4, h4).find("histories differ"), std::string::npos);
+}
+
 } // namespace

@@ -330,12 +330,13 @@ public:
         : seg_(segment_size), blk_(block_size), tli_(timeline) {}
 
     // A record of `tot_len` bytes with a correct xl_crc.
-    static std::vector<uint8_t> record(uint32_t tot_len, uint8_t rmid = 0, uint8_t info = 0) {
+    static std::vector<uint8_t> record(uint32_t tot_len, uint8_t rmid = 0, uint8_t info = 0,
+                                       uint64_t prev = 0x1000028) {
         std::vector<uint8_t> r(tot_len);
         for (uint32_t i = 24; i < tot_len; ++i) r[i] = uint8_t(i * 7 + 3);
         put_u32(r, 0, tot_len);
         put_u32(r, 4, 0);                  // xl_xid
-        put_u64(r, 8, 0x1000028);          // xl_prev, any value
+        put_u64(r, 8, prev);               // xl_prev
         r[16] = info;
         r[17] = rmid;
         uint32_t crc = pgfo::crc32c_update(0xFFFFFFFFu, r.data() + 24, tot_len - 24);
@@ -618,6 +619,89 @@ TEST(ShutdownCheckpoint, OnlineCheckpointRecordIsReadButNotShutdown) {
     auto rec = wal.read(0x3000100);
     EXPECT_EQ(rec.info, 0x10);
     EXPECT_FALSE(pgfo::is_shutdown_checkpoint(rec));
+}
+
+// ---- scanning to the end of WAL ------------------------------------------------
+
+// Records written one after another as XLogInsert does: each starts where the
+// previous one ended (after a page header at a page boundary), xl_prev chained.
+struct Chain {
+    SyntheticWal wal{16 * kMB, 8192};
+    Lsn next = 0;
+    Lsn prev = 0;
+    std::vector<Lsn> starts;
+
+    explicit Chain(Lsn first) : next(first) {}
+    Lsn add(uint32_t len, uint64_t prev_override = 0) {
+        if (next % 8192 == 0) next += next % (16 * kMB) == 0 ? 40 : 24;
+        Lsn start = next;
+        next = align8(wal.write(start, SyntheticWal::record(len, 0, 0, prev_override ? prev_override : prev)));
+        prev = start;
+        starts.push_back(start);
+        return start;
+    }
+};
+
+TEST(WalScan, FollowsRecordsToTheFirstEmptyOne) {
+    Chain c(0x3000100);
+    for (uint32_t len : {114u, 3000u, 9000u, 50u, 8192u * 3}) c.add(len); // across pages
+    auto scan = pgfo::scan_wal_end(c.wal.reader(), 1, c.starts[0], 16 * kMB, 8192);
+    EXPECT_EQ(scan.records, 5u);
+    EXPECT_EQ(format_lsn(scan.end), format_lsn(c.next));
+    EXPECT_NE(scan.stopped.find("xl_tot_len is 0"), std::string::npos) << scan.stopped;
+}
+
+TEST(WalScan, RecordFillingItsPageContinuesAfterTheNextHeader) {
+    Chain c(0x3002000 - 64);
+    c.add(64);   // ends exactly at the page boundary 0x3002000
+    c.add(114);  // starts at 0x3002018, after the short header
+    EXPECT_EQ(c.starts[1], 0x3002018u);
+    auto scan = pgfo::scan_wal_end(c.wal.reader(), 1, c.starts[0], 16 * kMB, 8192);
+    EXPECT_EQ(scan.records, 2u);
+    EXPECT_EQ(format_lsn(scan.end), format_lsn(c.next));
+    // a start given as a page boundary (a minimum recovery point) means the record after its header
+    auto from_boundary = pgfo::scan_wal_end(c.wal.reader(), 1, 0x3002000, 16 * kMB, 8192);
+    EXPECT_EQ(from_boundary.records, 1u);
+    EXPECT_EQ(from_boundary.end, scan.end);
+}
+
+TEST(WalScan, StaleRecordWithAnotherPrevEndsTheScan) {
+    // a recycled segment: an intact old record where the next new one would start
+    Chain c(0x3000100);
+    c.add(114);
+    c.add(200);
+    Lsn stale = c.add(114, 0x2FFFF00);
+    auto scan = pgfo::scan_wal_end(c.wal.reader(), 1, c.starts[0], 16 * kMB, 8192);
+    EXPECT_EQ(scan.records, 2u);
+    EXPECT_EQ(scan.end, stale);
+    EXPECT_NE(scan.stopped.find("xl_prev"), std::string::npos) << scan.stopped;
+}
+
+TEST(WalScan, MissingNextPageOrNothingAtTheStartEndTheScan) {
+    Chain c(0x3002000 - 200);
+    c.add(80);
+    c.add(120); // ends exactly at 0x3002000; that page was never written
+    auto scan = pgfo::scan_wal_end(c.wal.reader(), 1, c.starts[0], 16 * kMB, 8192);
+    EXPECT_EQ(scan.records, 2u);
+    EXPECT_EQ(scan.end, 0x3002000u);
+    EXPECT_NE(scan.stopped.find("no such page"), std::string::npos) << scan.stopped;
+    // nothing valid at the start: no record, the end is the start
+    SyntheticWal empty(16 * kMB, 8192);
+    empty.page(0x3000000);
+    auto none = pgfo::scan_wal_end(empty.reader(), 1, 0x3000100, 16 * kMB, 8192);
+    EXPECT_EQ(none.records, 0u);
+    EXPECT_EQ(none.end, 0x3000100u);
+    EXPECT_NE(none.stopped.find("xl_tot_len is 0"), std::string::npos) << none.stopped;
+}
+
+TEST(WalScan, RecordsLargerThanACheckpointAreFollowed) {
+    Chain c(0x3000100);
+    c.add(114);
+    c.add(200000); // a record with several full-page images
+    c.add(114);
+    auto scan = pgfo::scan_wal_end(c.wal.reader(), 1, c.starts[0], 16 * kMB, 8192);
+    EXPECT_EQ(scan.records, 3u);
+    EXPECT_EQ(scan.end, c.next);
 }
 
 } // namespace
