@@ -482,18 +482,18 @@ void write_standby_config(Context &ctx, const Node &follower, int major, const s
     if (!slot.empty()) settings += "primary_slot_name = " + conf_literal(slot) + "\n";
     const std::vector<std::string> keys = {"primary_conninfo", "recovery_target_timeline", "primary_slot_name",
                                            "standby_mode"};
+    // One remote call writes them all, the backup first.
+    std::vector<std::pair<std::string, std::string>> files;
+    const std::string path = follower.data_directory + (major >= 12 ? "/postgresql.auto.conf" : "/recovery.conf");
+    std::string old = access->read_file(path, 0, 0, t).value_or("");
+    if (!old.empty()) files.emplace_back(path + ".pgfailover.bak", old);
     if (major >= 12) {
-        const std::string path = follower.data_directory + "/postgresql.auto.conf";
-        std::string old = access->read_file(path, 0, 0, t).value_or("");
-        if (!old.empty()) access->write_file(path + ".pgfailover.bak", old, t);
-        access->write_file(path, replace_settings(old, keys, settings), t);
-        access->write_file(follower.data_directory + "/standby.signal", "", t);
+        files.emplace_back(path, replace_settings(old, keys, settings));
+        files.emplace_back(follower.data_directory + "/standby.signal", "");
     } else {
-        const std::string path = follower.data_directory + "/recovery.conf";
-        std::string old = access->read_file(path, 0, 0, t).value_or("");
-        if (!old.empty()) access->write_file(path + ".pgfailover.bak", old, t);
-        access->write_file(path, replace_settings(old, keys, "standby_mode = 'on'\n" + settings), t);
+        files.emplace_back(path, replace_settings(old, keys, "standby_mode = 'on'\n" + settings));
     }
+    access->write_files(files, t);
 }
 
 std::optional<uint32_t> receiving_timeline(Context &ctx, const Node &node) {
