@@ -14,6 +14,7 @@ and listens on 127.0.0.1 only. Typical use in a unittest.TestCase:
     s.ssh(["echo", "hi"])             # run a command through it (CompletedProcess)
     s.log_text()                      # sshd's log: "Accepted publickey for ...", ...
     s.make_unauthorized_key()         # a key the server does not accept
+    ssh_config(cluster, s)            # a pgfailover.conf reaching every node through it
 
 A non-root sshd can only log in the user it runs as (no privilege separation,
 no setuid): ssh_user must be the current user. Clients never read the user's
@@ -29,6 +30,7 @@ Environment:
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +39,7 @@ import time
 import logfile
 
 from pgcluster import HOST, PgError, release_ports, reserve_ports
+from pgfo import write_config
 
 SSHD = os.environ.get("PGFO_SSHD", "/usr/sbin/sshd")
 SSH_PORT_BASE = int(os.environ.get("PGFO_SSH_PORT_BASE", "27000"))
@@ -228,3 +231,34 @@ class Sshd:
     def sessions(self, since=0):
         """Number of accepted public-key logins in the log after byte offset `since`."""
         return self.log_text(since).count("Accepted publickey for %s " % self.user)
+
+
+def ssh_config(cluster, sshd, name="pgfailover-ssh.conf", node_overrides=None, nodes=None, **kw):
+    """pgfo.write_config's file with every node (or the ids in `nodes`)
+    switched to access = ssh through `sshd`.
+
+    node_overrides: {node_id: {"ssh_port": 1234, "key": "/path"}} for a node
+    whose ssh should fail.
+    """
+    path = write_config(cluster, name=name, **kw)
+    node_overrides = node_overrides or {}
+    with open(path) as f:
+        text = f.read()
+    out, node = [], None
+    for line in text.splitlines():
+        m = re.match(r"\[node\.(\d+)\]", line)
+        if m:
+            node = int(m.group(1))
+        if line.strip() == "access = local" and (nodes is None or node in nodes):
+            o = node_overrides.get(node, {})
+            out += [
+                "access = ssh",
+                "ssh_user = %s" % sshd.user,
+                "ssh_port = %d" % o.get("ssh_port", sshd.port),
+                "ssh_options = %s" % " ".join(sshd.ssh_options(o.get("key"))),
+            ]
+            continue
+        out.append(line)
+    cluster.write_owner_file(path, "\n".join(out) + "\n")
+    os.chmod(path, 0o600)
+    return path
