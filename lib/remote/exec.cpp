@@ -97,6 +97,51 @@ struct Spawn {
     }
 };
 
+// Standard input, output and error from these descriptors (-1: /dev/null),
+// nothing else inherited, an own process group, and default signal
+// dispositions. 0 or an errno value.
+int spawn_setup(Spawn &sp, int in_fd, int out_fd, int err_fd) {
+    int rc = posix_spawn_file_actions_init(&sp.fa);
+    sp.fa_ok = rc == 0;
+    const int fds[3] = {in_fd, out_fd, err_fd};
+    for (int i = 0; i < 3 && rc == 0; ++i)
+        rc = fds[i] >= 0 ? posix_spawn_file_actions_adddup2(&sp.fa, fds[i], i)
+                         : posix_spawn_file_actions_addopen(&sp.fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // Descriptors the host opened without O_CLOEXEC (a lock file!) must not
+    // leak into pg_ctl and from there into a postmaster.
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&sp.fa, 3);
+#endif
+    if (rc == 0) {
+        rc = posix_spawnattr_init(&sp.attr);
+        sp.attr_ok = rc == 0;
+    }
+    if (rc == 0) {
+        // Own process group (pgid = child's pid); no blocked signals; and
+        // signals a host may ignore (pgpool ignores SIGPIPE) back to default,
+        // as ignored dispositions survive exec.
+        sigset_t none, defaults;
+        sigemptyset(&none);
+        sigemptyset(&defaults);
+        for (int s : {SIGPIPE, SIGXFSZ, SIGCHLD, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&defaults, s);
+        rc = posix_spawnattr_setflags(&sp.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                    POSIX_SPAWN_SETSIGDEF);
+        if (rc == 0) rc = posix_spawnattr_setpgroup(&sp.attr, 0);
+        if (rc == 0) rc = posix_spawnattr_setsigmask(&sp.attr, &none);
+        if (rc == 0) rc = posix_spawnattr_setsigdefault(&sp.attr, &defaults);
+    }
+    return rc;
+}
+
+// argv as exec wants it; the strings must outlive the result.
+std::vector<char *> c_argv(const std::vector<std::string> &argv) {
+    std::vector<char *> c;
+    c.reserve(argv.size() + 1);
+    for (const auto &a : argv) c.push_back(const_cast<char *>(a.c_str()));
+    c.push_back(nullptr);
+    return c;
+}
+
 struct Capture {
     int fd = -1;
     std::string *into = nullptr;
@@ -167,39 +212,8 @@ RunOutcome run_impl(const std::vector<std::string> &argv, double timeout_seconds
     }
 
     Spawn sp;
-    int rc = posix_spawn_file_actions_init(&sp.fa);
-    sp.fa_ok = rc == 0;
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(&sp.fa, 0, "/dev/null", O_RDONLY, 0);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sp.fa, out_w, 1);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sp.fa, err_w, 2);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    // Descriptors the host opened without O_CLOEXEC (a lock file!) must not
-    // leak into pg_ctl and from there into a postmaster.
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&sp.fa, 3);
-#endif
-    if (rc == 0) {
-        rc = posix_spawnattr_init(&sp.attr);
-        sp.attr_ok = rc == 0;
-    }
-    if (rc == 0) {
-        // Own process group (pgid = child's pid); no blocked signals; and
-        // signals a host may ignore (pgpool ignores SIGPIPE) back to default,
-        // as ignored dispositions survive exec.
-        sigset_t none, defaults;
-        sigemptyset(&none);
-        sigemptyset(&defaults);
-        for (int s : {SIGPIPE, SIGXFSZ, SIGCHLD, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&defaults, s);
-        rc = posix_spawnattr_setflags(&sp.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                    POSIX_SPAWN_SETSIGDEF);
-        if (rc == 0) rc = posix_spawnattr_setpgroup(&sp.attr, 0);
-        if (rc == 0) rc = posix_spawnattr_setsigmask(&sp.attr, &none);
-        if (rc == 0) rc = posix_spawnattr_setsigdefault(&sp.attr, &defaults);
-    }
-
-    std::vector<char *> cargv;
-    cargv.reserve(argv.size() + 1);
-    for (const auto &a : argv) cargv.push_back(const_cast<char *>(a.c_str()));
-    cargv.push_back(nullptr);
+    int rc = spawn_setup(sp, -1, out_w, err_w);
+    std::vector<char *> cargv = c_argv(argv);
 
     pid_t pid = -1;
     if (rc == 0) rc = posix_spawnp(&pid, cargv[0], &sp.fa, &sp.attr, cargv.data(), environ);
@@ -582,48 +596,43 @@ public:
         return dir_;
     }
 
-    // The control socket of the master for `n`, started now when there is
-    // none (or it ended after ControlPersist); "" without a session.
+    // The control socket of the master for `n`: the one running, the one
+    // prewarm() started (waited for), or one started now (there was none, or
+    // it ended after ControlPersist); "" without a session.
     std::string socket_for(const Node &n, double timeout, RemoteCost &cost, const std::string &who) {
         std::lock_guard<std::mutex> l(mu_);
         if (leases_ == 0) return "";
-        std::string key = n.ssh_user + '\n' + n.host + '\n' + std::to_string(n.ssh_port);
-        for (const auto &o : n.ssh_options) key += '\n' + o;
+        const std::string key = key_of(n);
         auto it = masters_.find(key);
         if (it != masters_.end()) {
             if (is_socket(it->second)) return it->second;
             masters_.erase(it);
         }
-        open_directory();
-        const int index = next_++;
-        const std::string sock = dir_ + "/" + std::to_string(index);
-        if (watch_fd_ >= 0) {
-            std::string line = std::to_string(index) + "\n";
-            if (::send(watch_fd_, line.data(), line.size(), MSG_NOSIGNAL) < 0) {
-                // the watcher is gone: ControlPersist remains the safety net
-            }
+        auto pit = pending_.find(key);
+        Pending p;
+        if (pit != pending_.end()) {
+            p = pit->second;
+            pending_.erase(pit);
+        } else {
+            p = begin_start(n, timeout, cost, who);
         }
-        Stopwatch sw;
-        ++cost.connections;
-        RunOutcome o = run_impl(ssh_master_argv(n, sock, timeout), timeout, 1 << 20);
-        cost.connect_seconds += sw.seconds();
-        const ExecResult &r = o.r;
-        std::string err = trim(r.err);
-        if (r.start_failed) throw Error(PGFO_ERR_EXEC, who + ": " + r.err);
-        if (r.timed_out) {
-            close_master(sock);
-            throw Error(PGFO_ERR_EXEC, who + ": ssh timed out connecting after " + std::to_string(static_cast<int>(timeout)) + " s" + (err.empty() ? std::string() : ": " + err));
-        }
-        if (r.exit_code != 0)
-            throw Error(PGFO_ERR_EXEC, who + ": ssh failed (exit " + std::to_string(r.exit_code) +
-                                           ": cannot connect or authenticate)" + (err.empty() ? std::string() : ": " + err));
-        if (!is_socket(sock)) {
-            close_master(sock);
-            throw Error(PGFO_ERR_EXEC, who + ": ssh connected but opened no control socket" +
-                                           (err.empty() ? std::string() : ": " + err));
-        }
+        std::string sock = finish_start(p, cost, who);
         masters_[key] = sock;
         return sock;
+    }
+
+    // Start connecting to `n` in the background (during a session, when no
+    // master is there or on its way); the first call that needs it waits for it.
+    void prewarm(const Node &n, double timeout, RemoteCost &cost, const std::string &who) {
+        std::lock_guard<std::mutex> l(mu_);
+        if (leases_ == 0) return;
+        const std::string key = key_of(n);
+        if (pending_.count(key) || (masters_.count(key) && is_socket(masters_[key]))) return;
+        try {
+            pending_[key] = begin_start(n, timeout, cost, who);
+        } catch (const Error &) {
+            // the first call will try again and report it
+        }
     }
 
     // A client through `sock` failed as if the connection were gone (exit
@@ -639,6 +648,100 @@ public:
     }
 
 private:
+    // A master being started: its ssh process and standard error.
+    struct Pending {
+        pid_t pid = -1;
+        int err = -1;
+        std::string sock;
+        double started = 0, timeout = 0;
+    };
+
+    static std::string key_of(const Node &n) {
+        std::string key = n.ssh_user + '\n' + n.host + '\n' + std::to_string(n.ssh_port);
+        for (const auto &o : n.ssh_options) key += '\n' + o;
+        return key;
+    }
+
+    Pending begin_start(const Node &n, double timeout, RemoteCost &cost, const std::string &who) {
+        std::vector<std::string> argv = ssh_master_argv(n, "/", timeout); // checks the node first
+        open_directory();
+        const int index = next_++;
+        Pending p;
+        p.sock = dir_ + "/" + std::to_string(index);
+        p.timeout = std::isnan(timeout) ? 0 : std::max(0.0, timeout);
+        argv = ssh_master_argv(n, p.sock, timeout);
+        if (watch_fd_ >= 0) {
+            std::string line = std::to_string(index) + "\n";
+            if (::send(watch_fd_, line.data(), line.size(), MSG_NOSIGNAL) < 0) {
+                // the watcher is gone: ControlPersist remains the safety net
+            }
+        }
+        int r = -1, w = -1;
+        if (!make_pipe(r, w)) throw Error(PGFO_ERR_EXEC, who + ": cannot create a pipe: " + std::strerror(errno));
+        Spawn sp;
+        int rc = spawn_setup(sp, -1, -1, w);
+        std::vector<char *> cargv = c_argv(argv);
+        if (rc == 0) rc = posix_spawnp(&p.pid, cargv[0], &sp.fa, &sp.attr, cargv.data(), environ);
+        close_fd(w);
+        if (rc != 0) {
+            close_fd(r);
+            throw Error(PGFO_ERR_EXEC, who + ": cannot run ssh: " + std::strerror(rc) +
+                                           (rc == ENOENT ? " (not found on PATH)" : ""));
+        }
+        ++cost.connections;
+        p.err = r;
+        p.started = now();
+        return p;
+    }
+
+    // Waits for the ssh that starts a master (it exits once authenticated,
+    // leaving the master in the background); its socket, or an Error.
+    std::string finish_start(Pending &p, RemoteCost &cost, const std::string &who) {
+        std::string err;
+        Capture cap{p.err, &err, 1 << 16};
+        int status = 0;
+        bool exited = false, timed_out = false;
+        for (;;) {
+            cap.drain();
+            pid_t w = ::waitpid(p.pid, &status, WNOHANG);
+            if (w == p.pid) {
+                exited = true;
+                break;
+            }
+            if (w < 0 && errno != EINTR) break; // reaped elsewhere: judge by the socket
+            if (now() - p.started >= p.timeout) {
+                ::kill(-p.pid, SIGKILL);
+                while (::waitpid(p.pid, nullptr, 0) < 0 && errno == EINTR) {
+                }
+                timed_out = true;
+                break;
+            }
+            struct pollfd fd = {cap.fd, POLLIN, 0};
+            if (cap.fd >= 0) ::poll(&fd, 1, 5);
+            else ::usleep(5000);
+        }
+        cap.drain();
+        close_fd(cap.fd);
+        cost.connect_seconds += now() - p.started;
+        err = trim(err);
+        const std::string more = err.empty() ? std::string() : ": " + err;
+        if (timed_out) {
+            close_master(p.sock);
+            throw Error(PGFO_ERR_EXEC, who + ": ssh timed out connecting after " +
+                                           std::to_string(static_cast<int>(p.timeout)) + " s" + more);
+        }
+        if (exited && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            throw Error(PGFO_ERR_EXEC, who + ": ssh failed (exit " + std::to_string(code) +
+                                           ": cannot connect or authenticate)" + more);
+        }
+        if (!is_socket(p.sock)) {
+            close_master(p.sock);
+            throw Error(PGFO_ERR_EXEC, who + ": ssh connected but opened no control socket" + more);
+        }
+        return p.sock;
+    }
+
     static void close_master(const std::string &sock) {
         if (is_socket(sock))
             run_impl({"ssh", "-F", "/dev/null", "-o", "ControlPath=" + sock, "-O", "exit", "pgfailover-master"},
@@ -677,35 +780,11 @@ private:
             close_fd(w);
             return;
         }
+        // Its own process group, so that a signal to ours does not reach it.
         Spawn sp;
-        int rc = posix_spawn_file_actions_init(&sp.fa);
-        sp.fa_ok = rc == 0;
-        if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sp.fa, r, 0);
-        if (rc == 0) rc = posix_spawn_file_actions_addopen(&sp.fa, 1, "/dev/null", O_WRONLY, 0);
-        if (rc == 0) rc = posix_spawn_file_actions_addopen(&sp.fa, 2, "/dev/null", O_WRONLY, 0);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-        if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&sp.fa, 3);
-#endif
-        if (rc == 0) {
-            rc = posix_spawnattr_init(&sp.attr);
-            sp.attr_ok = rc == 0;
-        }
-        if (rc == 0) {
-            // Its own process group, so that a signal to ours does not reach it.
-            sigset_t none, defaults;
-            sigemptyset(&none);
-            sigemptyset(&defaults);
-            for (int s : {SIGPIPE, SIGCHLD, SIGTERM}) sigaddset(&defaults, s);
-            rc = posix_spawnattr_setflags(&sp.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                        POSIX_SPAWN_SETSIGDEF);
-            if (rc == 0) rc = posix_spawnattr_setpgroup(&sp.attr, 0);
-            if (rc == 0) rc = posix_spawnattr_setsigmask(&sp.attr, &none);
-            if (rc == 0) rc = posix_spawnattr_setsigdefault(&sp.attr, &defaults);
-        }
+        int rc = spawn_setup(sp, r, -1, -1);
         std::vector<std::string> argv = {"sh", "-c", kWatchScript, "pgfailover-ssh-watch", dir_};
-        std::vector<char *> cargv;
-        for (auto &a : argv) cargv.push_back(const_cast<char *>(a.c_str()));
-        cargv.push_back(nullptr);
+        std::vector<char *> cargv = c_argv(argv);
         pid_t pid = -1;
         if (rc == 0) rc = posix_spawnp(&pid, "sh", &sp.fa, &sp.attr, cargv.data(), environ);
         close_fd(r);
@@ -718,6 +797,17 @@ private:
     }
 
     void close_all() {
+        for (auto &[key, p] : pending_) {
+            // Still connecting: stop it; done: close what it opened.
+            if (::waitpid(p.pid, nullptr, WNOHANG) == 0) {
+                ::kill(-p.pid, SIGKILL);
+                while (::waitpid(p.pid, nullptr, 0) < 0 && errno == EINTR) {
+                }
+            }
+            close_fd(p.err);
+            close_master(p.sock);
+        }
+        pending_.clear();
         for (const auto &[key, sock] : masters_) close_master(sock);
         masters_.clear();
         if (watch_pid_ > 0) {
@@ -750,6 +840,7 @@ private:
     pid_t watch_pid_ = -1;
     int watch_fd_ = -1;
     std::map<std::string, std::string> masters_; // destination -> control socket
+    std::map<std::string, Pending> pending_;     // destination -> master being started
 };
 
 class SshAccess : public NodeAccess {
@@ -987,6 +1078,15 @@ std::vector<std::string> ssh_master_argv(const Node &node, const std::string &co
                        "ControlPersist=" + std::to_string(kSshPersistSeconds), "-N"});
     ssh_destination(node, a);
     return a;
+}
+
+void ssh_prewarm(const Node &node, double timeout_seconds) {
+    if (node.access != Access::Ssh) return;
+    try {
+        Masters::get().prewarm(node, timeout_seconds, t_costs[node.id], make_node_access(node)->describe());
+    } catch (const Error &) {
+        // an unusable node: its first call says why
+    }
 }
 
 SshSession::SshSession() { Masters::get().acquire(); }

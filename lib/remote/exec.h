@@ -120,6 +120,11 @@ public:
     SshSession &operator=(const SshSession &) = delete;
 };
 
+// During a session: start connecting to `node` (access = ssh) in the
+// background now, so that the handshake overlaps other work; the first
+// command for it waits for that connection. Never throws.
+void ssh_prewarm(const Node &node, double timeout_seconds);
+
 // The control directory of the open session ("" when none): for tests.
 std::string ssh_control_directory();
 

@@ -35,6 +35,13 @@ Runner::Runner(Context &ctx, std::string kind, nlohmann::json subject)
     ctx_.log().info("{} {}started (run {}): {}", kind_, ctx_.dry_run ? "dry run " : "",
                     ctx_.run_id(), to_json_text(subject_));
     ctx_.emit(kind_ + ".started", "", "info", {{"nodes", subject_}, {"dry_run", ctx_.dry_run}});
+    // The nodes this run is about, reached over ssh: connect now, in the
+    // background, so that the handshake overlaps the first steps.
+    for (const auto &[role, n] : subject_.items()) {
+        if (!n.is_object() || !n.contains("id") || !n["id"].is_number_integer()) continue;
+        auto it = ctx_.cfg.nodes.find(n["id"].get<int>());
+        if (it != ctx_.cfg.nodes.end()) ssh_prewarm(it->second, ctx_.cfg.command_timeout);
+    }
 }
 
 void Runner::begin_step(const char *name, const char *what) {

@@ -264,14 +264,20 @@ TEST(ShellQuote, JoinRoundTripsAsSeparateWords) {
 
 // ---------------------------------------------------------------- ssh argv
 
-TEST(SshArgv, ExactVector) {
+// Node 1 on db1 as postgres with a key.
+Node ssh_node() {
     Node n;
     n.id = 1;
     n.host = "db1";
     n.access = Access::Ssh;
     n.ssh_user = "postgres";
-    n.ssh_port = 2222;
     n.ssh_options = {"-i", "/etc/pgfailover/key"};
+    return n;
+}
+
+TEST(SshArgv, ExactVector) {
+    Node n = ssh_node();
+    n.ssh_port = 2222;
     auto a = ssh_argv(n, {"pg_ctl", "stop", "-D", "/data x"}, 30);
     std::vector<std::string> want = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o",
                                      "ServerAliveInterval=5", "-p", "2222", "-i", "/etc/pgfailover/key",
@@ -295,12 +301,7 @@ TEST(SshArgv, ExactVector) {
 }
 
 TEST(SshArgv, ThroughAMaster) {
-    Node n;
-    n.id = 1;
-    n.host = "db1";
-    n.access = Access::Ssh;
-    n.ssh_user = "postgres";
-    n.ssh_options = {"-i", "/etc/pgfailover/key"};
+    Node n = ssh_node();
     auto a = ssh_argv(n, {"true"}, 30, "/tmp/pgfailover-ssh-abc123/0");
     std::vector<std::string> want = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o",
                                      "ServerAliveInterval=5", "-o", "ControlMaster=no", "-o",
@@ -319,10 +320,7 @@ TEST(SshArgv, ThroughAMaster) {
 }
 
 TEST(SshArgv, ConnectionSharingOptionsAreRefused) {
-    Node n;
-    n.id = 2;
-    n.host = "db2";
-    n.access = Access::Ssh;
+    Node n = ssh_node();
     for (std::vector<std::string> o : std::vector<std::vector<std::string>>{
              {"-o", "ControlPath=/tmp/shared"}, {"-oControlMaster=auto"}, {"-S", "/tmp/s"}, {"-M"},
              {"-4M"}, {"-o", "controlpersist yes"}, {"-4oControlPath=/x"}}) {
