@@ -16,6 +16,12 @@ and one strategy promoting the standby:
               (the safe floor)
   pgfailover  `pgfailover failover` with pgpool's arguments, 30 ms after the
               stop began (when pgpool calls it)
+  pgfailover-ssh  the same, but the old primary is reached with access = ssh
+              through a real sshd on 127.0.0.1 (a private one, started once
+              for the whole benchmark), as in production where pgpool runs on
+              another host; reported against `pgfailover` (access = local) of
+              the same run, with the ssh connections and remote calls each
+              failover made (from its report)
 
 Every strategy empties synchronous_standby_names before promoting (pgfailover
 does it itself), so downtime is never a commit waiting for a standby that is
@@ -56,7 +62,7 @@ pgfailover within 1.5x of the immediate promote, 20x shorter than sleep 10,
 with zero rewinds) and the machine are written to FILE.
 
     bench/switchover.py [--runs 5] [--sleep-runs 3] [--modes load,slow]
-                        [--strategies immediate,sleep10,reference,pgfailover]
+                        [--strategies immediate,sleep10,reference,pgfailover[,pgfailover-ssh]]
                         [--offset 400] [--markdown FILE]
 """
 
@@ -76,7 +82,8 @@ import benchlib  # noqa: E402
 from benchlib import StreamWatch, bare_follow, ratio, rejoin_verdict, summary  # noqa: E402
 from pgcluster import (MiniConn, PgCluster, Writer, lsn_to_int, owner_prefix, pg_bin,  # noqa: E402
                        read_pg_control)
-from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
+from pgfo import failover_hook, pgpool_args, ssh_config, start_cli, write_config  # noqa: E402
+from sshd import Sshd, sshd_available  # noqa: E402
 
 DIRTY_MB = 600
 BACKLOG = 8          # .ready segments at the stop in mode archive
@@ -123,6 +130,9 @@ def strat_pgfailover(c, t0, cfg):
     run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0)
     if run.rc != 0:
         raise RuntimeError("pgfailover failed: " + run.describe())
+    remote = run.report.get("remote", [])
+    c.bench_ssh = (sum(n["ssh_connections"] for n in remote), sum(n["remote_calls"] for n in remote),
+                   sum(n["seconds"] for n in remote))
     return "steps: " + ", ".join("%s %.3f s" % (s["name"], s["duration_s"])
                                  for s in run.report.get("steps", []) if s["duration_s"] >= 0.01)
 
@@ -132,7 +142,9 @@ STRATEGIES = {
     "sleep10": strat_sleep10,
     "reference": strat_reference,
     "pgfailover": strat_pgfailover,
+    "pgfailover-ssh": strat_pgfailover,    # the same, with cfg reaching node 0 over ssh
 }
+SSHD = None    # started by main() for pgfailover-ssh
 
 
 def pgbench(c, args, node=0, **kw):
@@ -203,15 +215,20 @@ def follow_primary(c, cfg):
 
 def one_run(strategy, mode, offset):
     r = {"gap": None, "rewind": None, "lost": 0, "shutdown": None, "checkpointed": None,
-         "rejoin": None, "rejoin_return": None, "error": None}
-    extra = None
+         "rejoin": None, "rejoin_return": None, "error": None, "ssh": None}
+    conf = None
     if mode == "archive":
         # archive_command runs in the data directory (base/node0): the archive is base/archive
-        extra = {"archive_mode": "on", "archive_timeout": "0",
-                 "archive_command": "'mkdir -p ../archive && sleep %d && cp %%p ../archive/%%f'" % ARCHIVE_DELAY}
+        conf = {"archive_mode": "on", "archive_timeout": "0",
+                "archive_command": "'mkdir -p ../archive && sleep %d && cp %%p ../archive/%%f'" % ARCHIVE_DELAY}
     with PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=offset, label="pgfo-bench",
-                   extra_conf=extra) as c:
-        cfg = write_config(c, extra="[replication]\nsynchronous_standby_names = %s\n" % SYNC_TARGET)
+                   extra_conf=conf) as c:
+        extra = "[replication]\nsynchronous_standby_names = %s\n" % SYNC_TARGET
+        if strategy == "pgfailover-ssh":
+            cfg = ssh_config(c, SSHD, nodes={0}, extra=extra)
+        else:
+            cfg = write_config(c, extra=extra)
+        c.bench_ssh = None
         pgbench(c, ["-i", "-q", "-s", "10"]).wait(300)
         load = pgbench(c, ["-c", "4", "-j", "2", "-T", "600", "-n"])
         w = Writer(c, [0, 1], retry_interval=0.005)
@@ -229,6 +246,7 @@ def one_run(strategy, mode, offset):
             shutwatch.start()
             stopper = c.stop_async(0, "fast")
             r["steps"] = STRATEGIES[strategy](c, t0, cfg)
+            r["ssh"] = c.bench_ssh
             deadline = time.monotonic() + 60
             while w.first_ack(1, after=t0) is None and time.monotonic() < deadline:
                 time.sleep(0.005)
@@ -243,7 +261,7 @@ def one_run(strategy, mode, offset):
             # the rejoin happens under write load on the new primary
             load2 = pgbench(c, ["-c", "4", "-j", "2", "-T", "600", "-n"], node=1)
             time.sleep(0.5)
-            if strategy == "pgfailover":
+            if strategy.startswith("pgfailover"):
                 ok, streamed, returned, said = follow_primary(c, cfg)
                 r["rewind"] = not ok
                 r["rejoin"], r["rejoin_return"], r["said"] = streamed, returned, said
@@ -330,7 +348,7 @@ def report(results, modes, strategies):
                 sum(r["lost"] for r in rows)])
         floor = [r["rejoin"] for r in results.get((mode, "reference"), []) if r["rejoin"] is not None]
         fl = summary(floor)
-        pf = results.get((mode, "pgfailover"), [])
+        pf = results.get((mode, "pgfailover"), []) + results.get((mode, "pgfailover-ssh"), [])
         if fl:
             rejoin_rows.append([mode, "bare restart as a standby (after the reference runs), until"
                                 " streaming", fl[0], "%.3f" % fl[1], "%.3f" % fl[2], "1.00x"])
@@ -367,6 +385,18 @@ def report(results, modes, strategies):
         x = wait / arch
         targets.append("- archive: at least 10x shorter than waiting for the old postmaster to exit "
                        "(reference): %.1fx, **%s**" % (x, "met" if x >= 10 else "not met"))
+        if med.get("pgfailover-ssh") and med.get("pgfailover"):
+            x = med["pgfailover-ssh"] / med["pgfailover"]
+            targets.append("- %s: over ssh within 1.3x of access = local: %.2fx, **%s**"
+                           % (mode, x, "met" if x <= 1.3 else "not met"))
+            ssh = [r["ssh"] for r in results.get((mode, "pgfailover-ssh"), []) if r["ssh"]]
+            if ssh:
+                most = max(n for n, _calls, _secs in ssh)
+                targets.append("- %s: at most one ssh connection per node per failover (one node over ssh):"
+                               " %s connections, %s remote calls taking %s s per failover, **%s**"
+                               % (mode, "/".join(str(n) for n, _c, _s in ssh),
+                                  "/".join(str(k) for _n, k, _s in ssh),
+                                  "/".join("%.3f" % t for _n, _c, t in ssh), "met" if most <= 1 else "not met"))
     lines.append(benchlib.table(
         ["mode", "strategy", "runs", "median downtime (s)", "p95 (s)", "vs immediate",
          "vs safe floor", "vs sleep10", "old primary: checkpoint written / exited (median s)",
@@ -403,6 +433,20 @@ def main():
     for s in strategies:
         if s not in STRATEGIES:
             ap.error("unknown strategy %r" % s)
+    global SSHD
+    if "pgfailover-ssh" in strategies:
+        ok, why = sshd_available()
+        if not ok:
+            ap.error("pgfailover-ssh: " + why)
+        SSHD = Sshd(label="pgfo-bench-sshd").start()
+    try:
+        return run_all(a, modes, strategies)
+    finally:
+        if SSHD is not None:
+            SSHD.stop()
+
+
+def run_all(a, modes, strategies):
     results = {}
     started = time.monotonic()
     host = machine()
@@ -424,6 +468,8 @@ def main():
                     r["lost"], ", ERROR " + r["error"] if r["error"] else ""), flush=True)
                 if r.get("steps"):
                     print("      pgfailover failover " + r["steps"], flush=True)
+                if r.get("ssh"):
+                    print("      ssh: %d connection(s), %d remote calls, %.3f s in them" % r["ssh"], flush=True)
     text = report(results, modes, strategies)
     text += "\n\nMachine: %s; %.1f min for this run.\n" % (host, (time.monotonic() - started) / 60)
     return benchlib.finish(text, a.markdown, results)

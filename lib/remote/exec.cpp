@@ -11,14 +11,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
+#include <mutex>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/context.h"
 #include "core/error.h"
 
 extern char **environ;
@@ -93,6 +97,51 @@ struct Spawn {
     }
 };
 
+// Standard input, output and error from these descriptors (-1: /dev/null),
+// nothing else inherited, an own process group, and default signal
+// dispositions. 0 or an errno value.
+int spawn_setup(Spawn &sp, int in_fd, int out_fd, int err_fd) {
+    int rc = posix_spawn_file_actions_init(&sp.fa);
+    sp.fa_ok = rc == 0;
+    const int fds[3] = {in_fd, out_fd, err_fd};
+    for (int i = 0; i < 3 && rc == 0; ++i)
+        rc = fds[i] >= 0 ? posix_spawn_file_actions_adddup2(&sp.fa, fds[i], i)
+                         : posix_spawn_file_actions_addopen(&sp.fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    // Descriptors the host opened without O_CLOEXEC (a lock file!) must not
+    // leak into pg_ctl and from there into a postmaster.
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&sp.fa, 3);
+#endif
+    if (rc == 0) {
+        rc = posix_spawnattr_init(&sp.attr);
+        sp.attr_ok = rc == 0;
+    }
+    if (rc == 0) {
+        // Own process group (pgid = child's pid); no blocked signals; and
+        // signals a host may ignore (pgpool ignores SIGPIPE) back to default,
+        // as ignored dispositions survive exec.
+        sigset_t none, defaults;
+        sigemptyset(&none);
+        sigemptyset(&defaults);
+        for (int s : {SIGPIPE, SIGXFSZ, SIGCHLD, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&defaults, s);
+        rc = posix_spawnattr_setflags(&sp.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                    POSIX_SPAWN_SETSIGDEF);
+        if (rc == 0) rc = posix_spawnattr_setpgroup(&sp.attr, 0);
+        if (rc == 0) rc = posix_spawnattr_setsigmask(&sp.attr, &none);
+        if (rc == 0) rc = posix_spawnattr_setsigdefault(&sp.attr, &defaults);
+    }
+    return rc;
+}
+
+// argv as exec wants it; the strings must outlive the result.
+std::vector<char *> c_argv(const std::vector<std::string> &argv) {
+    std::vector<char *> c;
+    c.reserve(argv.size() + 1);
+    for (const auto &a : argv) c.push_back(const_cast<char *>(a.c_str()));
+    c.push_back(nullptr);
+    return c;
+}
+
 struct Capture {
     int fd = -1;
     std::string *into = nullptr;
@@ -163,39 +212,8 @@ RunOutcome run_impl(const std::vector<std::string> &argv, double timeout_seconds
     }
 
     Spawn sp;
-    int rc = posix_spawn_file_actions_init(&sp.fa);
-    sp.fa_ok = rc == 0;
-    if (rc == 0) rc = posix_spawn_file_actions_addopen(&sp.fa, 0, "/dev/null", O_RDONLY, 0);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sp.fa, out_w, 1);
-    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&sp.fa, err_w, 2);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    // Descriptors the host opened without O_CLOEXEC (a lock file!) must not
-    // leak into pg_ctl and from there into a postmaster.
-    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&sp.fa, 3);
-#endif
-    if (rc == 0) {
-        rc = posix_spawnattr_init(&sp.attr);
-        sp.attr_ok = rc == 0;
-    }
-    if (rc == 0) {
-        // Own process group (pgid = child's pid); no blocked signals; and
-        // signals a host may ignore (pgpool ignores SIGPIPE) back to default,
-        // as ignored dispositions survive exec.
-        sigset_t none, defaults;
-        sigemptyset(&none);
-        sigemptyset(&defaults);
-        for (int s : {SIGPIPE, SIGXFSZ, SIGCHLD, SIGTERM, SIGINT, SIGQUIT}) sigaddset(&defaults, s);
-        rc = posix_spawnattr_setflags(&sp.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                    POSIX_SPAWN_SETSIGDEF);
-        if (rc == 0) rc = posix_spawnattr_setpgroup(&sp.attr, 0);
-        if (rc == 0) rc = posix_spawnattr_setsigmask(&sp.attr, &none);
-        if (rc == 0) rc = posix_spawnattr_setsigdefault(&sp.attr, &defaults);
-    }
-
-    std::vector<char *> cargv;
-    cargv.reserve(argv.size() + 1);
-    for (const auto &a : argv) cargv.push_back(const_cast<char *>(a.c_str()));
-    cargv.push_back(nullptr);
+    int rc = spawn_setup(sp, -1, out_w, err_w);
+    std::vector<char *> cargv = c_argv(argv);
 
     pid_t pid = -1;
     if (rc == 0) rc = posix_spawnp(&pid, cargv[0], &sp.fa, &sp.attr, cargv.data(), environ);
@@ -456,6 +474,13 @@ public:
         return s;
     }
 
+    ShutdownProbe probe_shutdown(const std::string &data_directory, double timeout_seconds) override {
+        ShutdownProbe p;
+        p.pid = postmaster_pid(data_directory, timeout_seconds);
+        p.pg_control = local_read(data_directory + "/global/pg_control", 0, 0);
+        return p;
+    }
+
     std::string describe() const override { return "local"; }
 };
 
@@ -463,7 +488,8 @@ public:
 
 // Remote scripts run by `sh -c SCRIPT pgfailover ARGS...`: the path is an
 // argument, never pasted into the script. They assume a POSIX login shell on
-// the node (sh, bash, dash, ksh, zsh) and GNU dd for reads at an offset.
+// the node (sh, bash, dash, ksh, zsh); reads at an offset use GNU dd, or
+// tail -c/head -c where dd has no iflag=skip_bytes (busybox, BSD).
 // read: exit 3 = no such file (nothing else counts as missing), 4 = a
 // directory on the way cannot be searched.
 const char *kReadScript = R"SH(p=$1
@@ -473,6 +499,11 @@ if ! test -e "$p" && ! test -L "$p"; then
   exit 3
 fi
 if test "$2" = 0 && test "$3" = 0; then exec cat -- "$p"; fi
+if ! dd if=/dev/null of=/dev/null iflag=skip_bytes,count_bytes count=0 2>/dev/null; then
+  test -r "$p" || { echo "cannot read $p" >&2; exit 1; }
+  if test "$3" = 0; then exec tail -c "+$(($2 + 1))" -- "$p"; fi
+  tail -c "+$(($2 + 1))" -- "$p" | head -c "$3"; exit
+fi
 if test "$3" = 0; then exec dd if="$p" bs=65536 iflag=skip_bytes skip="$2"; fi
 exec dd if="$p" bs=65536 iflag=skip_bytes,count_bytes skip="$2" count="$3"
 )SH";
@@ -496,6 +527,351 @@ case $st in *[!a-z]*) st=;; esac
 if kill -0 "$pid" 2>/dev/null || test -d "/proc/$pid"; then echo "ALIVE $pid $st"; exit 0; fi
 case $(kill -0 "$pid" 2>&1) in *ermitted*|*EPERM*) echo "ALIVE $pid $st";; *) echo "STALE $pid";; esac
 )SH";
+
+// $1 = data directory, $2 = kPidScript. Prints a marker line with the pid
+// answer, then CONTROL and pg_control's bytes, or NOCONTROL.
+const char *kProbeScript = R"SH(st=$(sh -c "$2" pgfailover "$1") || exit $?
+printf 'pgfailover-probe %s\n' "$st"
+f=$1/global/pg_control
+if test -e "$f"; then echo CONTROL; exec cat -- "$f"; fi
+echo NOCONTROL
+)SH";
+constexpr const char *kProbeMarker = "pgfailover-probe ";
+
+// "GONE", "ALIVE pid", "STALE pid" -> a status; false for anything else.
+bool parse_pid_answer(const std::string &answer, PidFileStatus &s) {
+    if (answer == "GONE") return true;
+    // "ALIVE pid status": the postmaster's status line (lower-case letters), when written
+    std::string line = answer;
+    if (line.compare(0, 6, "ALIVE ") == 0) {
+        size_t sp = line.find(' ', 6);
+        if (sp != std::string::npos) {
+            std::string status = line.substr(sp + 1);
+            if (status.find_first_not_of("abcdefghijklmnopqrstuvwxyz") != std::string::npos) return false;
+            s.pm_status = status;
+            line.erase(sp);
+        }
+    }
+    auto num = [&](size_t at, long &pid) {
+        std::string n = line.substr(at);
+        if (n.empty() || n.size() > 9) return false;
+        pid = 0;
+        for (char c : n) {
+            if (c < '0' || c > '9') return false;
+            pid = pid * 10 + (c - '0');
+        }
+        return true;
+    };
+    if (line.compare(0, 6, "ALIVE ") == 0 && num(6, s.pid)) {
+        s.state = PidFileState::Alive;
+        return true;
+    }
+    if (line.compare(0, 6, "STALE ") == 0 && num(6, s.pid)) {
+        s.state = PidFileState::Stale;
+        return true;
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------- shared ssh connections
+
+thread_local RemoteCosts t_costs;
+
+// Removes the control directory when this process dies without closing its
+// masters itself: it reads socket numbers from its standard input (a socket
+// from this process) until end of file, then closes each master.
+const char *kWatchScript = R"SH(d=$1
+n=
+while IFS= read -r i; do n="$n $i"; done
+for i in $n; do
+  test -S "$d/$i" && ssh -F /dev/null -o ControlPath="$d/$i" -O exit pgfailover-master >/dev/null 2>&1
+done
+rm -rf -- "$d"
+)SH";
+
+bool is_socket(const std::string &path) {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+// Only such paths go into ControlPath= (ssh splits option values on blanks
+// and expands % tokens).
+bool plain_path(const std::string &p) {
+    if (p.empty() || p[0] != '/') return false;
+    for (unsigned char c : p)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    return true;
+}
+
+class Masters {
+public:
+    // Never destroyed: sessions may end during static destruction.
+    static Masters &get() {
+        static Masters *m = new Masters;
+        return *m;
+    }
+
+    void acquire() {
+        std::lock_guard<std::mutex> l(mu_);
+        ++leases_;
+    }
+    void release() {
+        std::lock_guard<std::mutex> l(mu_);
+        if (leases_ > 0 && --leases_ == 0) close_all();
+    }
+    std::string directory() {
+        std::lock_guard<std::mutex> l(mu_);
+        return dir_;
+    }
+
+    // The control socket of the master for `n`: the one running, the one
+    // prewarm() started (waited for), or one started now (there was none, or
+    // it ended after ControlPersist); "" without a session.
+    std::string socket_for(const Node &n, double timeout, RemoteCost &cost, const std::string &who) {
+        std::lock_guard<std::mutex> l(mu_);
+        if (leases_ == 0) return "";
+        const std::string key = key_of(n);
+        auto it = masters_.find(key);
+        if (it != masters_.end()) {
+            if (is_socket(it->second)) return it->second;
+            masters_.erase(it);
+        }
+        auto pit = pending_.find(key);
+        Pending p;
+        if (pit != pending_.end()) {
+            p = pit->second;
+            pending_.erase(pit);
+        } else {
+            p = begin_start(n, timeout, cost, who);
+        }
+        std::string sock = finish_start(p, cost, who);
+        masters_[key] = sock;
+        return sock;
+    }
+
+    // Start connecting to `n` in the background (during a session, when no
+    // master is there or on its way); the first call that needs it waits for it.
+    void prewarm(const Node &n, double timeout, RemoteCost &cost, const std::string &who) {
+        std::lock_guard<std::mutex> l(mu_);
+        if (leases_ == 0) return;
+        const std::string key = key_of(n);
+        if (pending_.count(key) || (masters_.count(key) && is_socket(masters_[key]))) return;
+        try {
+            pending_[key] = begin_start(n, timeout, cost, who);
+        } catch (const Error &) {
+            // the first call will try again and report it
+        }
+    }
+
+    // A client through `sock` failed as if the connection were gone (exit
+    // 255, a timeout): close that master; the next call connects afresh.
+    void drop(const std::string &sock) {
+        std::lock_guard<std::mutex> l(mu_);
+        for (auto it = masters_.begin(); it != masters_.end(); ++it) {
+            if (it->second != sock) continue;
+            close_master(sock);
+            masters_.erase(it);
+            return;
+        }
+    }
+
+private:
+    // A master being started: its ssh process and standard error.
+    struct Pending {
+        pid_t pid = -1;
+        int err = -1;
+        std::string sock;
+        double started = 0, timeout = 0;
+    };
+
+    static std::string key_of(const Node &n) {
+        std::string key = n.ssh_user + '\n' + n.host + '\n' + std::to_string(n.ssh_port);
+        for (const auto &o : n.ssh_options) key += '\n' + o;
+        return key;
+    }
+
+    Pending begin_start(const Node &n, double timeout, RemoteCost &cost, const std::string &who) {
+        std::vector<std::string> argv = ssh_master_argv(n, "/", timeout); // checks the node first
+        open_directory();
+        const int index = next_++;
+        Pending p;
+        p.sock = dir_ + "/" + std::to_string(index);
+        p.timeout = std::isnan(timeout) ? 0 : std::max(0.0, timeout);
+        argv = ssh_master_argv(n, p.sock, timeout);
+        if (watch_fd_ >= 0) {
+            std::string line = std::to_string(index) + "\n";
+            if (::send(watch_fd_, line.data(), line.size(), MSG_NOSIGNAL) < 0) {
+                // the watcher is gone: ControlPersist remains the safety net
+            }
+        }
+        int r = -1, w = -1;
+        if (!make_pipe(r, w)) throw Error(PGFO_ERR_EXEC, who + ": cannot create a pipe: " + std::strerror(errno));
+        Spawn sp;
+        int rc = spawn_setup(sp, -1, -1, w);
+        std::vector<char *> cargv = c_argv(argv);
+        if (rc == 0) rc = posix_spawnp(&p.pid, cargv[0], &sp.fa, &sp.attr, cargv.data(), environ);
+        close_fd(w);
+        if (rc != 0) {
+            close_fd(r);
+            throw Error(PGFO_ERR_EXEC, who + ": cannot run ssh: " + std::strerror(rc) +
+                                           (rc == ENOENT ? " (not found on PATH)" : ""));
+        }
+        ++cost.connections;
+        p.err = r;
+        p.started = now();
+        return p;
+    }
+
+    // Waits for the ssh that starts a master (it exits once authenticated,
+    // leaving the master in the background); its socket, or an Error.
+    std::string finish_start(Pending &p, RemoteCost &cost, const std::string &who) {
+        std::string err;
+        Capture cap{p.err, &err, 1 << 16};
+        int status = 0;
+        bool exited = false, timed_out = false;
+        for (;;) {
+            cap.drain();
+            pid_t w = ::waitpid(p.pid, &status, WNOHANG);
+            if (w == p.pid) {
+                exited = true;
+                break;
+            }
+            if (w < 0 && errno != EINTR) break; // reaped elsewhere: judge by the socket
+            if (now() - p.started >= p.timeout) {
+                ::kill(-p.pid, SIGKILL);
+                while (::waitpid(p.pid, nullptr, 0) < 0 && errno == EINTR) {
+                }
+                timed_out = true;
+                break;
+            }
+            struct pollfd fd = {cap.fd, POLLIN, 0};
+            if (cap.fd >= 0) ::poll(&fd, 1, 5);
+            else ::usleep(5000);
+        }
+        cap.drain();
+        close_fd(cap.fd);
+        cost.connect_seconds += now() - p.started;
+        err = trim(err);
+        const std::string more = err.empty() ? std::string() : ": " + err;
+        if (timed_out) {
+            close_master(p.sock);
+            throw Error(PGFO_ERR_EXEC, who + ": ssh timed out connecting after " +
+                                           std::to_string(static_cast<int>(p.timeout)) + " s" + more);
+        }
+        if (exited && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            throw Error(PGFO_ERR_EXEC, who + ": ssh failed (exit " + std::to_string(code) +
+                                           ": cannot connect or authenticate)" + more);
+        }
+        if (!is_socket(p.sock)) {
+            close_master(p.sock);
+            throw Error(PGFO_ERR_EXEC, who + ": ssh connected but opened no control socket" + more);
+        }
+        return p.sock;
+    }
+
+    static void close_master(const std::string &sock) {
+        if (is_socket(sock))
+            run_impl({"ssh", "-F", "/dev/null", "-o", "ControlPath=" + sock, "-O", "exit", "pgfailover-master"},
+                     5, 1 << 16);
+        ::unlink(sock.c_str());
+    }
+
+    void open_directory() {
+        if (!dir_.empty()) return;
+        std::string base = "/tmp";
+        const char *t = std::getenv("TMPDIR");
+        if (t) {
+            std::string tmp = t;
+            while (tmp.size() > 1 && tmp.back() == '/') tmp.pop_back();
+            // room for "/pgfailover-ssh-XXXXXX/N" and ssh's temporary suffix in sun_path
+            if (plain_path(tmp) && tmp.size() <= 60) base = tmp;
+        }
+        std::string templ = base + "/pgfailover-ssh-XXXXXX";
+        std::vector<char> buf(templ.begin(), templ.end());
+        buf.push_back('\0');
+        if (::mkdtemp(buf.data()) == nullptr) // mode 0700
+            throw Error(PGFO_ERR_EXEC, "cannot create a private directory for ssh control sockets in " + base +
+                                           ": " + std::strerror(errno));
+        dir_ = buf.data();
+        start_watcher();
+    }
+
+    void start_watcher() {
+        // A socket pair rather than a pipe: send() with MSG_NOSIGNAL cannot
+        // raise SIGPIPE in a host that has not ignored it.
+        int p[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) return;
+        int r = above_stdio(p[0]), w = above_stdio(p[1]);
+        if (r < 0 || w < 0) {
+            close_fd(r);
+            close_fd(w);
+            return;
+        }
+        // Its own process group, so that a signal to ours does not reach it.
+        Spawn sp;
+        int rc = spawn_setup(sp, r, -1, -1);
+        std::vector<std::string> argv = {"sh", "-c", kWatchScript, "pgfailover-ssh-watch", dir_};
+        std::vector<char *> cargv = c_argv(argv);
+        pid_t pid = -1;
+        if (rc == 0) rc = posix_spawnp(&pid, "sh", &sp.fa, &sp.attr, cargv.data(), environ);
+        close_fd(r);
+        if (rc != 0) {
+            close_fd(w);
+            return;
+        }
+        watch_pid_ = pid;
+        watch_fd_ = w;
+    }
+
+    void close_all() {
+        for (auto &[key, p] : pending_) {
+            // Still connecting: stop it; done: close what it opened.
+            if (::waitpid(p.pid, nullptr, WNOHANG) == 0) {
+                ::kill(-p.pid, SIGKILL);
+                while (::waitpid(p.pid, nullptr, 0) < 0 && errno == EINTR) {
+                }
+            }
+            close_fd(p.err);
+            close_master(p.sock);
+        }
+        pending_.clear();
+        for (const auto &[key, sock] : masters_) close_master(sock);
+        masters_.clear();
+        if (watch_pid_ > 0) {
+            // Ours and not yet waited for, so the pid cannot be someone else's.
+            ::kill(watch_pid_, SIGKILL);
+            close_fd(watch_fd_);
+            while (::waitpid(watch_pid_, nullptr, 0) < 0 && errno == EINTR) {
+            }
+            watch_pid_ = -1;
+        }
+        close_fd(watch_fd_);
+        if (!dir_.empty()) {
+            // Only what ssh may have left: sockets and their temporary names.
+            if (DIR *d = ::opendir(dir_.c_str())) {
+                while (struct dirent *e = ::readdir(d)) {
+                    std::string name = e->d_name;
+                    if (name != "." && name != "..") ::unlink((dir_ + "/" + name).c_str());
+                }
+                ::closedir(d);
+            }
+            ::rmdir(dir_.c_str());
+            dir_.clear();
+        }
+    }
+
+    std::mutex mu_;
+    int leases_ = 0;
+    std::string dir_;
+    int next_ = 0;
+    pid_t watch_pid_ = -1;
+    int watch_fd_ = -1;
+    std::map<std::string, std::string> masters_; // destination -> control socket
+    std::map<std::string, Pending> pending_;     // destination -> master being started
+};
 
 class SshAccess : public NodeAccess {
 public:
@@ -541,34 +917,39 @@ public:
         size_t nl = out.rfind('\n');
         std::string line = nl == std::string::npos ? out : out.substr(nl + 1);
         PidFileStatus s;
-        if (line == "GONE") return s;
-        auto num = [&](size_t at, long &pid) {
-            std::string n = line.substr(at);
-            if (n.empty() || n.size() > 9) return false;
-            pid = 0;
-            for (char c : n) {
-                if (c < '0' || c > '9') return false;
-                pid = pid * 10 + (c - '0');
-            }
-            return true;
-        };
-        if (line.compare(0, 6, "ALIVE ") == 0) {
-            // "ALIVE pid" or "ALIVE pid status" (status: lower-case letters only)
-            size_t sp = line.find(' ', 6);
-            std::string status = sp == std::string::npos ? "" : line.substr(sp + 1);
-            if (sp != std::string::npos) line.erase(sp);
-            if (num(6, s.pid) && status.find_first_not_of("abcdefghijklmnopqrstuvwxyz") == std::string::npos) {
-                s.state = PidFileState::Alive;
-                s.pm_status = status;
-                return s;
-            }
-        }
-        if (line.compare(0, 6, "STALE ") == 0 && num(6, s.pid)) {
-            s.state = PidFileState::Stale;
-            return s;
-        }
+        if (parse_pid_answer(line, s)) return s;
         throw Error(PGFO_ERR_EXEC, "unexpected answer checking postmaster.pid on " + describe() + ": '" +
                                        line.substr(0, 200) + "'");
+    }
+
+    ShutdownProbe probe_shutdown(const std::string &data_directory, double timeout_seconds) override {
+        std::vector<std::string> cmd = {"sh", "-c", kProbeScript, "pgfailover", data_directory, kPidScript};
+        RunOutcome o = run_ssh(cmd, timeout_seconds, 1 << 20);
+        const ExecResult &r = o.r;
+        if (r.timed_out)
+            throw Error(PGFO_ERR_EXEC, "probing " + data_directory + " on " + describe() + " timed out after " +
+                                           secs(timeout_seconds));
+        if (r.exit_code == 4 || r.exit_code == 5)
+            throw Error(PGFO_ERR_STATE, describe() + ": " + trim(r.err));
+        if (r.exit_code != 0 || o.out_truncated)
+            throw Error(PGFO_ERR_EXEC, "cannot probe " + data_directory + " on " + describe() + ": " + failure(r));
+        // Our marker starts a line; a chatty shell start-up file may print before it.
+        size_t at = r.out.compare(0, std::strlen(kProbeMarker), kProbeMarker) == 0
+                        ? 0
+                        : r.out.find(std::string("\n") + kProbeMarker);
+        if (at != std::string::npos && at > 0) ++at;
+        size_t nl = at == std::string::npos ? at : r.out.find('\n', at);
+        size_t nl2 = nl == std::string::npos ? nl : r.out.find('\n', nl + 1);
+        ShutdownProbe p;
+        std::string line = nl == std::string::npos ? std::string()
+                                                   : r.out.substr(at + std::strlen(kProbeMarker),
+                                                                  nl - at - std::strlen(kProbeMarker));
+        std::string what = nl2 == std::string::npos ? std::string() : r.out.substr(nl + 1, nl2 - nl - 1);
+        if (!parse_pid_answer(line, p.pid) || (what != "CONTROL" && what != "NOCONTROL"))
+            throw Error(PGFO_ERR_EXEC, "unexpected answer probing " + data_directory + " on " + describe() +
+                                           ": '" + trim(r.out.substr(0, 200)) + "'");
+        if (what == "CONTROL") p.pg_control = r.out.substr(nl2 + 1);
+        return p;
     }
 
     std::string describe() const override {
@@ -592,9 +973,23 @@ private:
 
     // ssh's own failures (cannot start, exit 255: cannot connect or
     // authenticate) are errors; the remote command's exit status is returned.
+    // Inside an SshSession the command goes through the node's master.
     RunOutcome run_ssh(const std::vector<std::string> &remote, double timeout_seconds, size_t cap) {
-        RunOutcome o = run_impl(ssh_argv(node_, remote, timeout_seconds), timeout_seconds, cap);
+        RemoteCost &cost = t_costs[node_.id];
+        Stopwatch sw;
+        struct Count {
+            RemoteCost &c;
+            Stopwatch &sw;
+            ~Count() {
+                ++c.calls;
+                c.seconds += sw.seconds();
+            }
+        } count{cost, sw};
+        const std::string sock = Masters::get().socket_for(node_, timeout_seconds, cost, describe());
+        if (sock.empty()) ++cost.connections;
+        RunOutcome o = run_impl(ssh_argv(node_, remote, timeout_seconds, sock), timeout_seconds, cap);
         if (o.r.start_failed) throw Error(PGFO_ERR_EXEC, describe() + ": " + o.r.err);
+        if (!sock.empty() && (o.r.exit_code == 255 || o.r.timed_out)) Masters::get().drop(sock);
         if (o.r.exit_code == 255)
             throw Error(PGFO_ERR_EXEC, describe() + ": ssh failed (exit 255: cannot connect or authenticate)" +
                                            (trim(o.r.err).empty() ? std::string() : ": " + trim(o.r.err)));
@@ -650,24 +1045,100 @@ std::string shell_join(const std::vector<std::string> &argv) {
     return s;
 }
 
-std::vector<std::string> ssh_argv(const Node &node, const std::vector<std::string> &remote_argv,
-                                  double timeout_seconds) {
+namespace {
+
+// The options shared by masters and clients: checked destination, BatchMode,
+// ConnectTimeout from the timeout (at most 10 s), keep-alives.
+std::vector<std::string> ssh_common(const Node &node, double timeout_seconds) {
+    const std::string who = "node " + std::to_string(node.id) + ": ";
     if (node.host.empty() || node.host[0] == '-')
-        throw Error(PGFO_ERR_CONFIG, "node " + std::to_string(node.id) + ": host '" + node.host +
-                                         "' cannot be used with ssh");
+        throw Error(PGFO_ERR_CONFIG, who + "host '" + node.host + "' cannot be used with ssh");
     if (!node.ssh_user.empty() &&
         (node.ssh_user[0] == '-' || node.ssh_user.find('@') != std::string::npos))
-        throw Error(PGFO_ERR_CONFIG, "node " + std::to_string(node.id) + ": ssh_user '" + node.ssh_user +
-                                         "' cannot be used with ssh");
+        throw Error(PGFO_ERR_CONFIG, who + "ssh_user '" + node.ssh_user + "' cannot be used with ssh");
+    // pgfailover shares connections itself, through a socket only it can
+    // reach: ssh_options must not point ssh at another one.
+    for (const auto &w : node.ssh_options) {
+        std::string l;
+        for (char c : w) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        bool control = l.compare(0, 7, "control") == 0 || (l[0] == '-' && l.find("ocontrol") != std::string::npos);
+        if (!control && w.size() > 1 && w[0] == '-' && w[1] != '-') {
+            for (size_t i = 1; i < w.size(); ++i) {
+                if (w[i] == 'M' || w[i] == 'S') control = true;
+                if (std::strchr("BbcDEeFIiJLlmOoPpQRSWw", w[i])) break; // the rest is that flag's argument
+            }
+        }
+        if (control)
+            throw Error(PGFO_ERR_CONFIG, who + "ssh_options '" + w +
+                                             "' sets ssh connection sharing (-M, -S, ControlMaster, ControlPath, "
+                                             "ControlPersist), which pgfailover manages itself");
+    }
     double t = std::isnan(timeout_seconds) ? 10 : std::min(std::max(timeout_seconds, 0.0), 10.0);
     long connect = std::max(1L, static_cast<long>(std::ceil(t)));
-    std::vector<std::string> a = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=" + std::to_string(connect),
-                                  "-o", "ServerAliveInterval=5", "-p", std::to_string(node.ssh_port)};
+    return {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=" + std::to_string(connect),
+            "-o", "ServerAliveInterval=5"};
+}
+
+void ssh_destination(const Node &node, std::vector<std::string> &a) {
+    a.push_back("-p");
+    a.push_back(std::to_string(node.ssh_port));
     a.insert(a.end(), node.ssh_options.begin(), node.ssh_options.end());
     a.push_back(node.ssh_user.empty() ? node.host : node.ssh_user + "@" + node.host);
+}
+
+} // namespace
+
+std::vector<std::string> ssh_argv(const Node &node, const std::vector<std::string> &remote_argv,
+                                  double timeout_seconds, const std::string &control_path) {
+    std::vector<std::string> a = ssh_common(node, timeout_seconds);
+    if (!control_path.empty())
+        a.insert(a.end(), {"-o", "ControlMaster=no", "-o", "ControlPath=" + control_path});
+    ssh_destination(node, a);
     a.push_back("--");
     a.push_back(shell_join(remote_argv));
     return a;
+}
+
+std::vector<std::string> ssh_master_argv(const Node &node, const std::string &control_path,
+                                         double timeout_seconds) {
+    if (!plain_path(control_path))
+        throw Error(PGFO_ERR_USAGE, "unusable ssh control path '" + control_path + "'");
+    std::vector<std::string> a = ssh_common(node, timeout_seconds);
+    a.insert(a.end(), {"-o", "ControlMaster=yes", "-o", "ControlPath=" + control_path, "-o",
+                       "ControlPersist=" + std::to_string(kSshPersistSeconds), "-N"});
+    ssh_destination(node, a);
+    return a;
+}
+
+void ssh_prewarm(const Node &node, double timeout_seconds) {
+    if (node.access != Access::Ssh) return;
+    try {
+        Masters::get().prewarm(node, timeout_seconds, t_costs[node.id], make_node_access(node)->describe());
+    } catch (const Error &) {
+        // an unusable node: its first call says why
+    }
+}
+
+SshSession::SshSession() { Masters::get().acquire(); }
+SshSession::~SshSession() { Masters::get().release(); }
+std::string ssh_control_directory() { return Masters::get().directory(); }
+
+RemoteCosts remote_costs() { return t_costs; }
+
+RemoteCosts remote_costs_since(const RemoteCosts &before) {
+    RemoteCosts d;
+    for (const auto &[id, now] : t_costs) {
+        RemoteCost c = now;
+        auto it = before.find(id);
+        if (it != before.end()) {
+            c.connections -= it->second.connections;
+            c.calls -= it->second.calls;
+            c.seconds -= it->second.seconds;
+            c.connect_seconds -= it->second.connect_seconds;
+        }
+        if (c.connections != 0 || c.calls != 0) d[id] = c;
+    }
+    return d;
 }
 
 std::unique_ptr<NodeAccess> make_node_access(const Node &node) {
@@ -676,17 +1147,68 @@ std::unique_ptr<NodeAccess> make_node_access(const Node &node) {
 }
 
 void NodeAccess::write_file(const std::string &path, const std::string &content, double timeout_seconds) {
-    // $1 = path, $2 = content: data only ever arrives as arguments.
-    static const char *kScript =
-        "umask 077 && printf '%s' \"$2\" > \"$1.pgfailover-new\" && mv -f -- \"$1.pgfailover-new\" \"$1\"";
-    std::vector<std::string> argv = {"sh", "-c", kScript, "pgfailover-write", path, content};
+    write_files({{path, content}}, timeout_seconds);
+}
+
+void NodeAccess::write_files(const std::vector<std::pair<std::string, std::string>> &files,
+                             double timeout_seconds) {
+    if (files.empty()) return;
+    // $1 $2, $3 $4, ...: path and content pairs; data only ever arrives as arguments.
+    static const char *kScript = "umask 077 || exit 1\n"
+                                 "while test $# -gt 1; do\n"
+                                 "  printf '%s' \"$2\" > \"$1.pgfailover-new\" && mv -f -- \"$1.pgfailover-new\" \"$1\" || exit 1\n"
+                                 "  shift 2\n"
+                                 "done\n";
+    std::vector<std::string> argv = {"sh", "-c", kScript, "pgfailover-write"};
+    std::string paths;
+    for (const auto &[path, content] : files) {
+        argv.push_back(path);
+        argv.push_back(content);
+        paths += (paths.empty() ? "" : ", ") + path;
+    }
     ExecResult r = run(argv, timeout_seconds);
     if (!r.ok()) {
-        std::string err = r.err;
-        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
-        throw Error(PGFO_ERR_EXEC, describe() + ": cannot write " + path + ": " +
+        std::string err = trim(r.err);
+        throw Error(PGFO_ERR_EXEC, describe() + ": cannot write " + paths + ": " +
                                        (r.timed_out ? std::string("timed out") : err.empty() ? "exit code " + std::to_string(r.exit_code) : err));
     }
+}
+
+std::vector<std::string> NodeAccess::missing_programs(const std::string &pg_ctl, double timeout_seconds) {
+    // One line per missing piece, then a line saying the script ran to its end.
+    static const char *kScript = R"SH(LC_ALL=C; export LC_ALL
+miss() { printf 'pgfailover-missing %s\n' "$*"; }
+for c in cat dirname mv printf; do
+  command -v "$c" >/dev/null 2>&1 || miss "$c (not found on PATH)"
+done
+o=$(printf abcdef | dd bs=65536 iflag=skip_bytes,count_bytes skip=1 count=3 2>/dev/null)
+if test "$o" != bcd; then
+  o=$(printf abcdef | tail -c +2 2>/dev/null | head -c 3 2>/dev/null)
+  test "$o" = bcd || miss "dd with iflag=skip_bytes,count_bytes (GNU dd), or tail -c and head -c (reads at an offset)"
+fi
+kill -0 $$ 2>/dev/null || miss "kill -0 (the shell cannot tell whether a process is alive)"
+v=$("$1" --version 2>&1) || miss "$1 (cannot run it: $(printf '%s' "$v" | head -n 1))"
+echo pgfailover-checked
+)SH";
+    ExecResult r = run({"sh", "-c", kScript, "pgfailover-check", pg_ctl}, timeout_seconds);
+    std::vector<std::string> missing;
+    if (r.start_failed || (!r.timed_out && (r.exit_code == 126 || r.exit_code == 127) &&
+                           r.out.find("pgfailover-checked") == std::string::npos)) {
+        missing.push_back("sh (cannot run sh -c: " + trim(r.err) + ")");
+        return missing;
+    }
+    if (!r.ok() || r.out.find("pgfailover-checked") == std::string::npos)
+        throw Error(PGFO_ERR_EXEC, describe() + ": cannot check the programs pgfailover runs: " +
+                                       (r.timed_out ? std::string("timed out") : "exit code " + std::to_string(r.exit_code) +
+                                                                                 (trim(r.err).empty() ? std::string() : ": " + trim(r.err))));
+    const std::string tag = "pgfailover-missing ";
+    size_t at = 0;
+    while ((at = r.out.find(tag, at)) != std::string::npos) {
+        size_t nl = r.out.find('\n', at);
+        missing.push_back(r.out.substr(at + tag.size(), nl == std::string::npos ? std::string::npos : nl - at - tag.size()));
+        at = nl == std::string::npos ? r.out.size() : nl;
+    }
+    return missing;
 }
 
 } // namespace pgfo

@@ -82,24 +82,29 @@ DownCheck check_down(Context &ctx, const Node &node) {
     if (d.ping == PGFO_PING_OK) return d; // up and accepting connections: no need to look further
     require_data_directory(node, "to check postmaster.pid and pg_control");
     auto access = make_node_access(node);
+    ShutdownProbe probe;
     try {
-        d.pid = access->postmaster_pid(node.data_directory, ctx.cfg.command_timeout);
+        // postmaster.pid and pg_control in one call (one remote command over ssh)
+        probe = access->probe_shutdown(node.data_directory, ctx.cfg.command_timeout);
     } catch (const Error &e) {
         if (e.code() != PGFO_ERR_EXEC) throw; // e.g. not a data directory: no retry helps
         d.access_error = e.what();
         return d;
     }
+    d.pid = probe.pid;
     // pg_control matters only while the postmaster still runs (an archiver
     // backlog or walsenders keep it up after the shutdown checkpoint).
     if (d.pid.state != PidFileState::Alive) return d;
     const std::string path = node.data_directory + "/global/pg_control";
+    if (!probe.pg_control) {
+        d.control_error = path + " does not exist";
+        return d;
+    }
     try {
-        auto bytes = access->read_file(path, 0, 0, ctx.cfg.command_timeout);
-        if (!bytes) d.control_error = path + " does not exist";
-        else d.control = parse_control_file(node, path, *bytes);
+        d.control = parse_control_file(node, path, *probe.pg_control);
     } catch (const Error &e) {
         // a read torn by the server rewriting the file fails its CRC: look again
-        if (e.code() != PGFO_ERR_EXEC && e.code() != PGFO_ERR_PG_CONTROL) throw;
+        if (e.code() != PGFO_ERR_PG_CONTROL) throw;
         d.control_error = e.what();
     }
     return d;
@@ -622,18 +627,18 @@ void write_standby_config(Context &ctx, const Node &follower, int major, const s
     if (!slot.empty()) settings += "primary_slot_name = " + conf_literal(slot) + "\n";
     const std::vector<std::string> keys = {"primary_conninfo", "recovery_target_timeline", "primary_slot_name",
                                            "standby_mode"};
+    // One remote call writes them all, the backup first.
+    std::vector<std::pair<std::string, std::string>> files;
+    const std::string path = follower.data_directory + (major >= 12 ? "/postgresql.auto.conf" : "/recovery.conf");
+    std::string old = access->read_file(path, 0, 0, t).value_or("");
+    if (!old.empty()) files.emplace_back(path + ".pgfailover.bak", old);
     if (major >= 12) {
-        const std::string path = follower.data_directory + "/postgresql.auto.conf";
-        std::string old = access->read_file(path, 0, 0, t).value_or("");
-        if (!old.empty()) access->write_file(path + ".pgfailover.bak", old, t);
-        access->write_file(path, replace_settings(old, keys, settings), t);
-        access->write_file(follower.data_directory + "/standby.signal", "", t);
+        files.emplace_back(path, replace_settings(old, keys, settings));
+        files.emplace_back(follower.data_directory + "/standby.signal", "");
     } else {
-        const std::string path = follower.data_directory + "/recovery.conf";
-        std::string old = access->read_file(path, 0, 0, t).value_or("");
-        if (!old.empty()) access->write_file(path + ".pgfailover.bak", old, t);
-        access->write_file(path, replace_settings(old, keys, "standby_mode = 'on'\n" + settings), t);
+        files.emplace_back(path, replace_settings(old, keys, "standby_mode = 'on'\n" + settings));
     }
+    access->write_files(files, t);
 }
 
 std::optional<uint32_t> receiving_timeline(Context &ctx, const Node &node) {

@@ -8,8 +8,13 @@
 
 #include "core/context.h"
 #include "core/error.h"
+#include "remote/exec.h"
 
 namespace pgfo {
+
+// The report's "remote" entry: per node, ssh connections opened, remote calls
+// made and the seconds they took ([] when none).
+nlohmann::json remote_costs_json(const RemoteCosts &costs);
 
 // What a step function returns: a one-line summary for the log, whether it
 // was skipped, and details (LSNs, nodes) that go into its events and report.
@@ -41,12 +46,13 @@ public:
     StepResult step(const char *name, const char *what, F &&fn) {
         begin_step(name, what);
         Stopwatch sw;
+        const RemoteCosts before = remote_costs();
         try {
             StepResult r = fn();
-            end_step(name, sw.seconds(), r);
+            end_step(name, sw.seconds(), r, before);
             return r;
         } catch (const Error &e) {
-            fail_step(name, sw.seconds(), e.code(), e.what());
+            fail_step(name, sw.seconds(), e.code(), e.what(), before);
             throw;
         }
     }
@@ -60,14 +66,18 @@ public:
 
 private:
     void begin_step(const char *name, const char *what);
-    void end_step(const char *name, double secs, const StepResult &r);
-    void fail_step(const char *name, double secs, pgfo_status_t code, const std::string &msg);
+    void end_step(const char *name, double secs, const StepResult &r, const RemoteCosts &before);
+    void fail_step(const char *name, double secs, pgfo_status_t code, const std::string &msg,
+                   const RemoteCosts &before);
 
+    // One ssh master per destination for the whole run (nested runs share it).
+    SshSession ssh_;
     Context &ctx_;
     std::string kind_;
     nlohmann::json subject_;
     nlohmann::json report_;
     Stopwatch total_;
+    RemoteCosts costs_at_start_ = remote_costs();
 };
 
 } // namespace pgfo

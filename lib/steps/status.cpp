@@ -283,11 +283,14 @@ void cluster_check(Context &ctx) {
                     else if (!access->read_file(n.data_directory + "/global/pg_control", 0, 8, cfg.command_timeout))
                         p.add(who, "cannot read " + n.data_directory + "/global/pg_control",
                               "run pgfailover as the user that owns the data directory");
+                    // what the remote scripts and the stop/start commands need, over the same path
                     std::string pg_ctl = n.bin_directory.empty() ? "pg_ctl" : n.bin_directory + "/pg_ctl";
-                    ExecResult r = access->run({pg_ctl, "--version"}, cfg.command_timeout);
-                    if (!r.ok())
-                        p.add(who, "cannot run " + pg_ctl + " on the node (" + access->describe() + ")",
-                              "set bin_directory of [node." + std::to_string(id) + "] to where pg_ctl lives");
+                    for (const auto &piece : access->missing_programs(pg_ctl, cfg.command_timeout)) {
+                        bool is_pg_ctl = piece.compare(0, pg_ctl.size() + 1, pg_ctl + " ") == 0;
+                        p.add(who, "missing on the node (" + access->describe() + "): " + piece,
+                              is_pg_ctl ? "set bin_directory of [node." + std::to_string(id) + "] to where pg_ctl lives"
+                                        : std::string("install it on the node (a POSIX sh and coreutils)"));
+                    }
                 } catch (const Error &e) {
                     p.add(who, std::string(n.access == Access::Ssh ? "ssh: " : "") + e.what(),
                           n.access == Access::Ssh ? "check ssh_user, ssh_port, ssh_options and the key"

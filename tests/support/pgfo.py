@@ -67,8 +67,9 @@ def write_config(cluster, name="pgfailover.conf", on_unclean="promote", on_runni
     return path
 
 
-def ssh_config(cluster, sshd, name="pgfailover-ssh.conf", node_overrides=None, **kw):
-    """write_config's file with every node switched to access = ssh.
+def ssh_config(cluster, sshd, name="pgfailover-ssh.conf", node_overrides=None, nodes=None, **kw):
+    """write_config's file with every node (or the ids in `nodes`) switched to
+    access = ssh.
 
     sshd: an Sshd for every node, or {node_id: Sshd}.
     node_overrides: {node_id: {"ssh_port": 1234, "key": "/path", "host": "10.0.0.2",
@@ -88,7 +89,7 @@ def ssh_config(cluster, sshd, name="pgfailover-ssh.conf", node_overrides=None, *
         if key in ("host", "port") and key in o:
             out.append("%s = %s" % (key, o[key]))
             continue
-        if line.strip() == "access = local":
+        if line.strip() == "access = local" and (nodes is None or node in nodes):
             s = sshd[node] if isinstance(sshd, dict) else sshd
             out += [
                 "access = ssh",

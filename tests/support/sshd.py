@@ -14,6 +14,7 @@ and listens on 127.0.0.1 only. Typical use in a unittest.TestCase:
     s.ssh(["echo", "hi"])             # run a command through it (CompletedProcess)
     s.log_text()                      # sshd's log: "Accepted publickey for ...", ...
     s.make_unauthorized_key()         # a key the server does not accept
+    ssh_config(cluster, s)            # a pgfailover.conf reaching every node through it
 
 A non-root sshd can only log in the user it runs as (no privilege separation,
 no setuid): ssh_user must be the current user. Clients never read the user's

@@ -264,14 +264,20 @@ TEST(ShellQuote, JoinRoundTripsAsSeparateWords) {
 
 // ---------------------------------------------------------------- ssh argv
 
-TEST(SshArgv, ExactVector) {
+// Node 1 on db1 as postgres with a key.
+Node ssh_node() {
     Node n;
     n.id = 1;
     n.host = "db1";
     n.access = Access::Ssh;
     n.ssh_user = "postgres";
-    n.ssh_port = 2222;
     n.ssh_options = {"-i", "/etc/pgfailover/key"};
+    return n;
+}
+
+TEST(SshArgv, ExactVector) {
+    Node n = ssh_node();
+    n.ssh_port = 2222;
     auto a = ssh_argv(n, {"pg_ctl", "stop", "-D", "/data x"}, 30);
     std::vector<std::string> want = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o",
                                      "ServerAliveInterval=5", "-p", "2222", "-i", "/etc/pgfailover/key",
@@ -292,6 +298,44 @@ TEST(SshArgv, ExactVector) {
     n.host = "db1";
     n.ssh_user = "-oProxyCommand=x";
     EXPECT_THROW(ssh_argv(n, {"true"}, 5), Error);
+}
+
+TEST(SshArgv, ThroughAMaster) {
+    Node n = ssh_node();
+    auto a = ssh_argv(n, {"true"}, 30, "/tmp/pgfailover-ssh-abc123/0");
+    std::vector<std::string> want = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o",
+                                     "ServerAliveInterval=5", "-o", "ControlMaster=no", "-o",
+                                     "ControlPath=/tmp/pgfailover-ssh-abc123/0", "-p", "22", "-i",
+                                     "/etc/pgfailover/key", "postgres@db1", "--", "true"};
+    EXPECT_EQ(a, want);
+    a = ssh_master_argv(n, "/tmp/pgfailover-ssh-abc123/0", 3);
+    want = {"ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "ServerAliveInterval=5", "-o",
+            "ControlMaster=yes", "-o", "ControlPath=/tmp/pgfailover-ssh-abc123/0", "-o",
+            "ControlPersist=" + std::to_string(kSshPersistSeconds), "-N", "-p", "22", "-i",
+            "/etc/pgfailover/key", "postgres@db1"};
+    EXPECT_EQ(a, want);
+    // ssh would split on the blank and expand %h
+    EXPECT_THROW(ssh_master_argv(n, "/tmp/a b/0", 3), Error);
+    EXPECT_THROW(ssh_master_argv(n, "/tmp/%h/0", 3), Error);
+}
+
+TEST(SshArgv, ConnectionSharingOptionsAreRefused) {
+    Node n = ssh_node();
+    for (std::vector<std::string> o : std::vector<std::vector<std::string>>{
+             {"-o", "ControlPath=/tmp/shared"}, {"-oControlMaster=auto"}, {"-S", "/tmp/s"}, {"-M"},
+             {"-4M"}, {"-o", "controlpersist yes"}, {"-4oControlPath=/x"}}) {
+        n.ssh_options = o;
+        try {
+            ssh_argv(n, {"true"}, 5);
+            ADD_FAILURE() << ::testing::PrintToString(o);
+        } catch (const Error &e) {
+            EXPECT_EQ(e.code(), PGFO_ERR_CONFIG);
+            EXPECT_NE(std::string(e.what()).find("connection sharing"), std::string::npos) << e.what();
+        }
+    }
+    // flags whose argument merely contains M or S are fine
+    n.ssh_options = {"-i", "/keys/MyKeyS", "-F", "/etc/Ssh/config", "-oServerAliveCountMax=3", "-4"};
+    EXPECT_NO_THROW(ssh_argv(n, {"true"}, 5));
 }
 
 TEST(NodeAccessDescribe, LocalAndSsh) {
@@ -484,6 +528,120 @@ TEST_P(AccessTest, PostmasterPidNeedsADataDirectory) {
         EXPECT_NE(std::string(e.what()).find("is not a PostgreSQL data directory (no PG_VERSION)"), std::string::npos)
             << e.what();
     }
+}
+
+TEST_P(AccessTest, ProbeShutdownReadsPidFileAndPgControlInOneCall) {
+    // pg_control is binary: NULs, newlines, our own marker words.
+    std::string control(8192, '\0');
+    const std::string junk = "\n\r\nCONTROL\nNOCONTROL\npgfailover-probe GONE\n\xff";
+    control.replace(100, junk.size(), junk);
+    fs::create_directories(data_ + "/global");
+    write_file(data_ + "/global/pg_control", control);
+
+    RemoteCosts before = remote_costs();
+    ShutdownProbe p = access_->probe_shutdown(data_, 10);
+    EXPECT_EQ(p.pid.state, PidFileState::Gone);
+    ASSERT_TRUE(p.pg_control);
+    EXPECT_EQ(*p.pg_control, control);
+    auto cost = remote_costs_since(before);
+    if (GetParam()) {
+        ASSERT_EQ(cost.count(0), 1u);
+        EXPECT_EQ(cost[0].calls, 1);       // one remote call for both
+        EXPECT_EQ(cost[0].connections, 1); // no session: a connection of its own
+    } else {
+        EXPECT_TRUE(cost.empty());
+    }
+
+    write_pid(std::to_string(getpid()) + "\n" + data_ + "\n");
+    p = access_->probe_shutdown(data_, 10);
+    EXPECT_EQ(p.pid.state, PidFileState::Alive);
+    EXPECT_EQ(p.pid.pid, getpid());
+    ASSERT_TRUE(p.pg_control);
+    EXPECT_EQ(p.pg_control->size(), 8192u);
+
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    ASSERT_GT(dead, 0);
+    ASSERT_EQ(waitpid(dead, nullptr, 0), dead);
+    write_pid(std::to_string(dead) + "\n");
+    fs::remove(data_ + "/global/pg_control");
+    p = access_->probe_shutdown(data_, 10);
+    EXPECT_EQ(p.pid.state, PidFileState::Stale);
+    EXPECT_EQ(p.pid.pid, dead);
+    EXPECT_FALSE(p.pg_control);
+
+    write_file(data_ + "/global/pg_control", "");
+    p = access_->probe_shutdown(data_, 10);
+    ASSERT_TRUE(p.pg_control);
+    EXPECT_EQ(*p.pg_control, "");
+
+    try {
+        access_->probe_shutdown(dir_.file("no-such-dir"), 10);
+        FAIL();
+    } catch (const Error &e) {
+        EXPECT_EQ(e.code(), PGFO_ERR_STATE);
+        EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
+    }
+}
+
+TEST_P(AccessTest, WriteFilesInOneCall) {
+    const std::string a = data_ + "/postgresql.auto.conf", b = data_ + "/standby.signal";
+    const std::string hostile = "primary_conninfo = 'x'\n$(touch pwned) `touch pwned` \"; touch pwned\n";
+    RemoteCosts before = remote_costs();
+    access_->write_files({{a, hostile}, {b, ""}, {a + ".bak", "old\n"}}, 10);
+    if (GetParam()) {
+        EXPECT_EQ(remote_costs_since(before)[0].calls, 1);
+    }
+    EXPECT_EQ(access_->read_file(a, 0, 0, 10).value_or("?"), hostile);
+    EXPECT_EQ(access_->read_file(b, 0, 0, 10).value_or("?"), "");
+    EXPECT_EQ(access_->read_file(a + ".bak", 0, 0, 10).value_or("?"), "old\n");
+    try {
+        access_->write_files({{data_ + "/one", "1"}, {data_ + "/no/such/dir/two", "2"}, {data_ + "/three", "3"}}, 10);
+        FAIL();
+    } catch (const Error &e) {
+        EXPECT_EQ(e.code(), PGFO_ERR_EXEC);
+        EXPECT_NE(std::string(e.what()).find("cannot write"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(fs::exists(data_ + "/one"));
+    EXPECT_FALSE(fs::exists(data_ + "/three")); // stopped at the first failure
+}
+
+// A PATH holding only `names` (links to the real programs) beside the fake ssh.
+void restrict_path(const fs::path &bin, const std::vector<std::string> &names) {
+    fs::create_directories(bin);
+    for (const auto &n : names) {
+        for (const char *d : {"/usr/bin/", "/bin/"}) {
+            if (fs::exists(std::string(d) + n)) {
+                fs::create_symlink(std::string(d) + n, bin / n);
+                break;
+            }
+        }
+    }
+}
+
+TEST_P(AccessTest, MissingPrograms) {
+    // Everything there: pg_ctl stands in as any program that answers --version.
+    EXPECT_EQ(access_->missing_programs("true", 10), std::vector<std::string>{});
+    auto missing = access_->missing_programs(dir_.file("bin/pg_ctl"), 10);
+    ASSERT_EQ(missing.size(), 1u);
+    EXPECT_EQ(missing[0].rfind(dir_.file("bin/pg_ctl") + " (cannot run it", 0), 0u) << missing[0];
+
+    // No dd: tail -c and head -c stand in, and reads at an offset still work.
+    const std::string bin = dir_.file("bin");
+    restrict_path(bin, {"sh", "cat", "dirname", "mv", "printf", "tail", "head", "true"});
+    setenv("PATH", bin.c_str(), 1);
+    EXPECT_EQ(access_->missing_programs("true", 10), std::vector<std::string>{});
+    write_file(data_ + "/f", "0123456789");
+    EXPECT_EQ(access_->read_file(data_ + "/f", 3, 4, 10).value_or("?"), "3456");
+    EXPECT_EQ(access_->read_file(data_ + "/f", 7, 0, 10).value_or("?"), "789");
+
+    // Neither dd nor head, and no mv: each named.
+    fs::remove(bin + "/head");
+    fs::remove(bin + "/mv");
+    missing = access_->missing_programs("true", 10);
+    ASSERT_EQ(missing.size(), 2u) << ::testing::PrintToString(missing);
+    EXPECT_EQ(missing[0], "mv (not found on PATH)");
+    EXPECT_NE(missing[1].find("dd with iflag=skip_bytes,count_bytes"), std::string::npos) << missing[1];
 }
 
 INSTANTIATE_TEST_SUITE_P(LocalAndSsh, AccessTest, ::testing::Values(false, true),
