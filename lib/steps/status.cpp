@@ -17,6 +17,7 @@
 #include "pgpool/pgpool_conf.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
+#include "steps/slots.h"
 
 namespace pgfo {
 namespace {
@@ -63,6 +64,7 @@ json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
                 s["timeline"] = current_timeline(ctx, *conn);
                 s["synchronous_standby_names"] = current_sync_standbys(*conn);
             }
+            s["failover_slots"] = slots_status(ctx, *conn);
         } catch (const Error &e) {
             s["error"] = e.what();
             conn.reset();
@@ -240,6 +242,13 @@ void cluster_check(Context &ctx) {
                 p.add(node_label(*primary), std::string("replication connection refused: ") + PQerrorMessage(rc),
                       "allow the [replication] user in pg_hba.conf (replication database) and give it REPLICATION");
             PQfinish(rc);
+        }
+        try {
+            check_slot_failover(ctx, primary, [&](const std::string &node, const std::string &problem,
+                                                  const std::string &fix) { p.add(node, problem, fix); });
+        } catch (const Error &e) {
+            p.add(primary ? node_label(*primary) : "-", std::string("slot failover not checked: ") + e.what(),
+                  "check the primary");
         }
         if (!cfg.pgpool_conf.empty()) {
             try {
