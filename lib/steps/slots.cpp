@@ -225,7 +225,8 @@ std::vector<SlotReadiness> wait_slots_ready(Context &ctx, PgConn &candidate,
     Stopwatch sw;
     // The slot sync worker runs where sync_replication_slots is on; elsewhere
     // pg_sync_replication_slots() does one round from here.
-    bool manual = !setting_on(setting(candidate, "sync_replication_slots", ctx.cfg.command_timeout));
+    const bool worker = setting_on(setting(candidate, "sync_replication_slots", ctx.cfg.command_timeout));
+    bool manual = !worker;
     for (;;) {
         if (manual) {
             try {
@@ -240,7 +241,8 @@ std::vector<SlotReadiness> wait_slots_ready(Context &ctx, PgConn &candidate,
         for (auto &x : r)
             if (x.advance_to) x.ready = false;
         bool all = std::all_of(r.begin(), r.end(), [](const SlotReadiness &s) { return s.ready; });
-        if (all || sw.seconds() >= timeout) return r;
+        // Nothing synchronizes on the candidate: waiting cannot change anything.
+        if (all || (!worker && !manual) || sw.seconds() >= timeout) return r;
         std::this_thread::sleep_for(std::chrono::milliseconds(200)); // the worker's shortest nap
     }
 }

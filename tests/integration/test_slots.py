@@ -22,35 +22,21 @@ Servers come from the npm packages (tests/support/fetch_pg.sh).
 
 import os
 import re
-import subprocess
 import sys
-import threading
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 
-from pgcluster import PgCluster, PgError, lsn_to_int, pg_bindir  # noqa: E402
+from pgcluster import PgCluster, ensure_pg_majors  # noqa: E402
 from pgfo import RoleAsserts, failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 1400
 MAJORS = [int(m) for m in os.environ.get("PGFO_SLOTS_MAJORS", "17").split()]
-FETCH = os.path.join(HERE, "..", "support", "fetch_pg.sh")
 TABLE = ("CREATE TABLE IF NOT EXISTS pgfo_writer (id bigint PRIMARY KEY, node int NOT NULL,"
          " at timestamptz NOT NULL DEFAULT clock_timestamp())")
 INSERT_ID = re.compile(r"^table public\.pgfo_writer: INSERT: id\[bigint\]:(\d+) ")
-
-
-def ensure_binaries(majors):
-    missing = []
-    for m in majors:
-        try:
-            pg_bindir(m)
-        except PgError:
-            missing.append(m)
-    if missing:
-        subprocess.run(["bash", FETCH] + [str(m) for m in missing], check=True, timeout=600)
 
 
 def wait_for(what, fn, timeout=60, interval=0.1):
@@ -79,7 +65,7 @@ def synced_ready(c, node, name):
 class SlotsTest(RoleAsserts, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        ensure_binaries(MAJORS)
+        ensure_pg_majors(MAJORS)
 
     # ---- fixtures ---------------------------------------------------------
 
