@@ -14,7 +14,9 @@ primary_conninfo and sync_replication_slots = on, as the docs ask for.
   - a slot that is not synced when the failover starts is named, and
     on_slots_not_ready = refuse / promote is applied;
   - the failure pgfailover prevents: pgpool's sample scripts (promote, then
-    wipe pg_replslot/* on the follower) leave the subscriber unable to go on.
+    wipe pg_replslot/* on the follower) leave the subscriber unable to go on;
+  - `pgfailover switchover` waits for the candidate's copy while the primary
+    still runs, and the stream goes on from it.
 
 PGFO_SLOTS_MAJORS (default "17") lists the majors to run: "17 18" runs both.
 Servers come from the npm packages (tests/support/fetch_pg.sh).
@@ -238,6 +240,49 @@ class SlotsTest(RoleAsserts, unittest.TestCase):
               % (major, before, len(seen) - before, slots["cdc"]["state"],
                  run.step("advance_slots")["summary"]), flush=True)
 
+    def switchover_with_slot(self, major, base):
+        c = self.slot_cluster(major, base)
+        cfg = self.config(c)
+        c.psql(0, TABLE)
+        c.psql(0, "SELECT pg_create_logical_replication_slot('cdc', 'test_decoding', false, false, true)")
+        seen = []
+
+        def consume(node):
+            for (data,) in c.psql(node, "SELECT data FROM pg_logical_slot_get_changes('cdc', NULL, NULL)"):
+                m = INSERT_ID.match(data)
+                if m:
+                    seen.append(int(m.group(1)))
+        ids = iter(range(1, 1000000))
+
+        def write(node, n=1):
+            for _ in range(n):
+                c.psql(node, "INSERT INTO pgfo_writer (id, node) VALUES (%d, %d)" % (next(ids), node))
+
+        def moved_on():
+            # a copy is sync-ready once the slot's restart_lsn has moved on
+            write(0)
+            c.psql(0, "SELECT pg_log_standby_snapshot()")
+            consume(0)
+            return synced_ready(c, 1, "cdc")
+        wait_for("node 1's synced copy of slot cdc", moved_on, interval=0.3)
+        write(0, 20)
+        consume(0)
+        # Consumed just now: the copy on node 1 is behind until the primary,
+        # still up, synchronizes it (the switchover waits for that).
+        run = start_cli(["switchover", "--to", "1"], cfg).wait(240)
+        self.assertEqual(run.rc, 0, run.describe())
+        fo = run.report["parts"][0]
+        inv = [s for s in fo["steps"] if s["name"] == "slots_inventory"][0]
+        self.assertEqual(inv["outcome"], "succeeded", fo)
+        self.assertEqual([(s["name"], s["ready"]) for s in inv["details"]["slots"]], [("cdc", True)], inv)
+        write(1, 10)
+        consume(1)
+        self.assertEqual(seen, list(range(1, len(seen) + 1)), "gap or duplicate in the change stream")
+        self.assertEqual(seen[-1], next(ids) - 1)
+        wait_for("node 0's synced copy of slot cdc", lambda: consume(1) or synced_ready(c, 0, "cdc"),
+                 timeout=60, interval=0.3)
+        self.assertEqual(c.psql_value(1, "SHOW synchronized_standby_slots"), "pgfailover_node0")
+
     def not_synced(self, major, base):
         c = self.slot_cluster(major, base, sync=False, standby_slots=False)
         c.psql(0, "SELECT pg_create_logical_replication_slot('lagging', 'test_decoding', false, false, true)")
@@ -294,7 +339,7 @@ class SlotsTest(RoleAsserts, unittest.TestCase):
 def _add_tests():
     for i, major in enumerate(MAJORS):
         for j, name in enumerate(("subscriber_through_failover", "decoding_through_failover",
-                                  "not_synced", "pgpool_sample_wipes_slots")):
+                                  "not_synced", "pgpool_sample_wipes_slots", "switchover_with_slot")):
             def test(self, name=name, major=major, base=100 * i + 10 * j):
                 getattr(self, name)(major, base)
             test.__name__ = "test_pg%d_%s" % (major, name)
