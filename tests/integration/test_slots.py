@@ -142,6 +142,27 @@ class SlotsTest(RoleAsserts, unittest.TestCase):
         self.assertEqual(fol.rc, 0, fol.describe())
         return fol
 
+    def cdc_cluster(self, major, base):
+        """A slot cluster with a test_decoding failover slot 'cdc': (cluster,
+        config, the ids read so far, consume(node))."""
+        c = self.slot_cluster(major, base)
+        cfg = self.config(c)
+        c.psql(0, TABLE)
+        c.psql(0, "SELECT pg_create_logical_replication_slot('cdc', 'test_decoding', false, false, true)")
+        seen = []
+        return c, cfg, seen, self.reader(c, "cdc", seen)
+
+    @staticmethod
+    def reader(c, slot, seen):
+        """consume(node): the writer's inserted ids from `slot` (test_decoding)
+        read with pg_logical_slot_get_changes() on `node`, appended to `seen`."""
+        def consume(node):
+            for (data,) in c.psql(node, "SELECT data FROM pg_logical_slot_get_changes('%s', NULL, NULL)" % slot):
+                m = INSERT_ID.match(data)
+                if m:
+                    seen.append(int(m.group(1)))
+        return consume
+
     # ---- the tests --------------------------------------------------------
 
     def subscriber_through_failover(self, major, base):
@@ -202,17 +223,7 @@ class SlotsTest(RoleAsserts, unittest.TestCase):
                                                      len(acked), fol.elapsed), flush=True)
 
     def decoding_through_failover(self, major, base):
-        c = self.slot_cluster(major, base)
-        cfg = self.config(c)
-        c.psql(0, TABLE)
-        c.psql(0, "SELECT pg_create_logical_replication_slot('cdc', 'test_decoding', false, false, true)")
-        seen = []
-
-        def consume(node):
-            for (data,) in c.psql(node, "SELECT data FROM pg_logical_slot_get_changes('cdc', NULL, NULL)"):
-                m = INSERT_ID.match(data)
-                if m:
-                    seen.append(int(m.group(1)))
+        c, cfg, seen, consume = self.cdc_cluster(major, base)
         w = c.writer(0, 1)
         # The copy becomes sync-ready once the consumer moves the slot on.
         wait_for("node 1's synced copy of slot cdc", lambda: consume(0) or synced_ready(c, 1, "cdc"),
@@ -241,17 +252,7 @@ class SlotsTest(RoleAsserts, unittest.TestCase):
                  run.step("advance_slots")["summary"]), flush=True)
 
     def switchover_with_slot(self, major, base):
-        c = self.slot_cluster(major, base)
-        cfg = self.config(c)
-        c.psql(0, TABLE)
-        c.psql(0, "SELECT pg_create_logical_replication_slot('cdc', 'test_decoding', false, false, true)")
-        seen = []
-
-        def consume(node):
-            for (data,) in c.psql(node, "SELECT data FROM pg_logical_slot_get_changes('cdc', NULL, NULL)"):
-                m = INSERT_ID.match(data)
-                if m:
-                    seen.append(int(m.group(1)))
+        c, cfg, seen, consume = self.cdc_cluster(major, base)
         ids = iter(range(1, 1000000))
 
         def write(node, n=1):
