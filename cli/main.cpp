@@ -115,6 +115,19 @@ void print_status(pgfo_ctx_t *ctx) {
                     text_of(n.value("lag_s", nlohmann::json())).c_str(),
                     n.value("sync_state", n.value("role", "") == "primary" ? "" : "-").c_str(), ctl.c_str());
     }
+    // Logical replication slots (PostgreSQL 17+ failover slots), one line each.
+    for (const auto &n : r["cluster"]) {
+        if (!n.contains("failover_slots") || !n["failover_slots"].contains("logical")) continue;
+        for (const auto &s : n["failover_slots"]["logical"]) {
+            std::string state = !s["invalidation_reason"].is_null() ? "invalidated (" + text_of(s["invalidation_reason"]) + ")"
+                                : !s.value("failover", false)      ? "not a failover slot"
+                                : s.value("synced", false)          ? (s.value("temporary", false) ? "synced, not sync-ready" : "synced")
+                                                                    : "own";
+            std::printf("node %d slot %-24s %-14s %-12s %s%s\n", n.value("id", -1), s.value("name", "").c_str(),
+                        s.value("plugin", "").c_str(), text_of(s["confirmed_flush_lsn"]).c_str(), state.c_str(),
+                        s.value("active", false) ? ", active" : "");
+        }
+    }
 }
 
 // pgfailover check: one line per problem, with what to fix.

@@ -65,8 +65,10 @@ const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote",
                                                "unreachable", "postmaster_exit", "fence"};
 const std::vector<std::string> kFencingKeys = {"command"};
 const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_standby_names", "rewind",
-                                              "replication_slots", "on_better_candidate"};
-const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names"};
+                                              "replication_slots", "on_better_candidate",
+                                              "on_slots_not_ready"};
+const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names",
+                                                   "sync_replication_slots"};
 const std::vector<std::string> kPcpKeys = {"host", "port", "user", "passfile", "bin_directory"};
 const std::vector<std::string> kNodeKeys = {"host",   "port",     "data_directory", "bin_directory",
                                             "application_name", "access", "ssh_user", "ssh_port",
@@ -694,6 +696,10 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                 cfg.replication_slots = one_of(where, section, key, v, {"off", "on"}) == "on";
             } else if (key == "on_better_candidate") {
                 cfg.refuse_better_candidate = one_of(where, section, key, v, {"continue", "refuse"}) == "refuse";
+            } else if (key == "on_slots_not_ready") {
+                cfg.on_slots_not_ready = one_of(where, section, key, v, {"promote", "refuse"}) == "refuse"
+                                             ? OnSlotsNotReady::Refuse
+                                             : OnSlotsNotReady::Promote;
             }
         } else if (section == "replication") {
             if (key == "user") {
@@ -712,6 +718,8 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                     fail(where, section, key, show(v) + ": " + e.what());
                 }
                 cfg.sync_standby_names_target = v;
+            } else if (key == "sync_replication_slots") {
+                cfg.sync_replication_slots = one_of(where, section, key, v, {"off", "on"}) == "on";
             }
         } else if (section == "pcp") {
             if (key == "host") {
@@ -786,6 +794,9 @@ void validate_config(const Config &cfg) {
                                            "[fencing] command = /path/to/program ARGS)");
     abs_path(file, "general", "spool_directory", cfg.spool_directory, false);
     check_range("general", "delivery_budget", cfg.delivery_budget, kBudgetRange);
+    if (cfg.sync_replication_slots && !cfg.replication_slots)
+        fail(file, "replication", "sync_replication_slots",
+             "on needs [policy] replication_slots = on (slot synchronization requires primary_slot_name)");
 
     for (const auto &[name, w] : cfg.webhooks) {
         const std::string sec = "webhook." + name;

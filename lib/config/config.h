@@ -14,6 +14,7 @@ enum class OnRunning { Stop, Refuse };        // old primary still up and health
 enum class SyncPolicy { Adapt, Keep, Async }; // synchronous_standby_names on the new primary
 enum class RewindPolicy { Never, Auto };      // a node that cannot follow without pg_rewind
 enum class WebhookFormat { Json, Slack };      // the event object, or {"text": "..."} (Slack, Mattermost)
+enum class OnSlotsNotReady { Promote, Refuse }; // a failover slot not ready on the candidate (PostgreSQL 17+)
 
 struct Node {
     int id = -1;
@@ -88,6 +89,9 @@ struct Config {
     RewindPolicy rewind = RewindPolicy::Never;
     bool refuse_better_candidate = false;  // another standby has more WAL than pgpool's candidate
     bool replication_slots = false;        // create/use a physical slot per follower
+    // A logical failover slot (PostgreSQL 17+) is not synced, invalidated or
+    // behind on the candidate: promote anyway (and say which), or refuse.
+    OnSlotsNotReady on_slots_not_ready = OnSlotsNotReady::Promote;
 
     // [replication] how a follower connects to its primary (primary_conninfo)
     std::string repl_user;                 // "" = [connection] user
@@ -97,6 +101,10 @@ struct Config {
     // is back; follow-primary restores it, naming only standbys that stream.
     // "" = nothing to restore.
     std::string sync_standby_names_target;
+    // A follower (PostgreSQL 17+) synchronizes logical failover slots from
+    // its primary: sync_replication_slots and hot_standby_feedback turned on
+    // there (needs replication_slots = on: slot sync requires primary_slot_name).
+    bool sync_replication_slots = false;
 
     // [pcp] pgpool's PCP, to attach a node that follows again ("" host: off)
     std::string pcp_host;

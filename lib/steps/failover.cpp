@@ -3,6 +3,7 @@
 // every step the same logging, timing, events and report entry.
 #include "steps/failover.h"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 #include "steps/fence.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
+#include "steps/slots.h"
 
 namespace pgfo {
 namespace {
@@ -84,6 +86,11 @@ public:
     StepResult promote();
     StepResult verify();
     StepResult one_primary();
+    // Logical failover slots (PostgreSQL 17+), see steps/slots.h.
+    StepResult slots_inventory();
+    StepResult slots_ready();
+    StepResult advance_slots();
+    StepResult standby_slots();
 
     json verdict() const;
     // After a failure: what the cluster looks like now, for the message.
@@ -126,6 +133,9 @@ private:
     bool promote_requested_ = false; // a promotion was asked of the candidate
     SwitchPoint switch_;
     std::string rejoin_ = "unknown";
+    // failover slot -> what its consumers confirmed on the old primary (when known)
+    std::map<std::string, std::optional<Lsn>> slots_expected_;
+    std::vector<SlotReadiness> slots_behind_; // ready copies to advance after the promotion
 };
 
 struct PrimaryStep {
@@ -140,6 +150,9 @@ const PrimaryStep kPrimaryFailover[] = {
      &PrimaryFailover::lock},
     {"inspect", "look at both nodes: roles, versions, whether the old primary still runs",
      &PrimaryFailover::inspect},
+    {"slots_inventory", "while the old primary runs: its failover slots, and wait until the candidate's copies "
+                        "are ready (PostgreSQL 17+)",
+     &PrimaryFailover::slots_inventory},
     {"stop_old_primary", "stop the old primary in fast mode if it still runs as a primary (on_running)",
      &PrimaryFailover::stop_old_primary},
     {"wait_shutdown", "wait until the old primary is down: it accepts no connections and pg_control says 'shut "
@@ -154,8 +167,15 @@ const PrimaryStep kPrimaryFailover[] = {
      &PrimaryFailover::candidates},
     {"sync_standbys", "make synchronous_standby_names on the candidate name only standbys that remain",
      &PrimaryFailover::sync_standbys},
+    {"slots", "check that every logical failover slot is synced and ready on the candidate (on_slots_not_ready)",
+     &PrimaryFailover::slots_ready},
     {"promote", "promote the candidate, wait until it accepts a write, request a CHECKPOINT",
      &PrimaryFailover::promote},
+    {"standby_slots", "set synchronized_standby_slots on the new primary to the standbys streaming from it",
+     &PrimaryFailover::standby_slots},
+    {"advance_slots", "move each synced failover slot that is behind its consumers to what they confirmed on the "
+                      "old primary",
+     &PrimaryFailover::advance_slots},
     {"verify", "read the new timeline's switch point: can the old primary rejoin without pg_rewind?",
      &PrimaryFailover::verify},
     {"one_primary", "check that the candidate is now the only node out of recovery",
@@ -568,6 +588,129 @@ StepResult PrimaryFailover::one_primary() {
                                               " before a client writes to it");
     }
     throw Error(PGFO_ERR_STATE, msg);
+}
+
+// ---- logical failover slots (PostgreSQL 17+) --------------------------------
+
+StepResult PrimaryFailover::slots_inventory() {
+    if (!old_running_primary_) return StepResult::skip("the old primary is not running as a primary");
+    if (!failover_slots_available(conn_->server_version()))
+        return StepResult::skip(failover_slots_unavailable(node_label(cand_), conn_->server_version()));
+    PgConn old_conn = PgConn::open(old_, ctx_.cfg);
+    if (!failover_slots_available(old_conn.server_version()))
+        return StepResult::skip(failover_slots_unavailable(node_label(old_), old_conn.server_version()));
+    for (const auto &s : logical_slots(ctx_, old_conn))
+        if (s.failover) slots_expected_[s.name] = s.confirmed_flush;
+    if (slots_expected_.empty()) return StepResult::skip("no failover slots on " + node_label(old_));
+    auto r = wait_slots_ready(ctx_, *conn_, slots_expected_, ctx_.cfg.catchup_timeout);
+    json list = json::array();
+    for (const auto &x : r) list.push_back(x.to_json());
+    return StepResult::done(std::to_string(slots_expected_.size()) + " failover slot(s) on " + node_label(old_) +
+                                "; on the candidate: " + describe_readiness(r),
+                            {{"slots", list}});
+}
+
+StepResult PrimaryFailover::slots_ready() {
+    if (already_primary_) return StepResult::skip(node_label(cand_) + " is already a primary");
+    if (!failover_slots_available(conn_->server_version())) {
+        std::string msg = failover_slots_unavailable(node_label(cand_), conn_->server_version());
+        return StepResult::skip(msg);
+    }
+    // What the consumers were told: the old primary's slot state on disk,
+    // saved by its shutdown checkpoint (newer than anything seen before the stop).
+    json d = json::object();
+    if (old_down_ && !old_.data_directory.empty() && ckpt_ && ckpt_->clean) {
+        std::vector<std::string> errors;
+        try {
+            for (const auto &f : slot_files(ctx_, old_, &errors))
+                if (f.logical && f.failover) slots_expected_[f.name] = f.confirmed_flush;
+        } catch (const Error &e) {
+            errors.push_back(e.what());
+        }
+        if (!errors.empty()) {
+            d["old_primary_slot_errors"] = errors;
+            ctx_.log().warn("{}: slot state not read: {}", node_label(old_), join(errors, "; "));
+        }
+    }
+    auto cand = logical_slots(ctx_, *conn_);
+    for (const auto &s : cand)
+        if (s.failover && s.synced && !slots_expected_.count(s.name)) slots_expected_[s.name] = std::nullopt;
+    if (slots_expected_.empty()) return StepResult::skip("no logical failover slots", d);
+    auto wal = lsn_or_null(conn_->scalar("SELECT GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())", {},
+                                         ctx_.cfg.command_timeout));
+    auto r = slot_readiness(cand, slots_expected_, wal);
+    json list = json::array();
+    std::vector<std::string> not_ready;
+    for (const auto &x : r) {
+        list.push_back(x.to_json());
+        if (!x.ready) not_ready.push_back(x.name);
+        if (x.ready && x.advance_to) slots_behind_.push_back(x);
+    }
+    d["slots"] = list;
+    d["policy"] = ctx_.cfg.on_slots_not_ready == OnSlotsNotReady::Refuse ? "refuse" : "promote";
+    const json nodes = {{"candidate", node_json(cand_)}, {"old_primary", node_json(old_)}};
+    if (not_ready.empty()) {
+        ctx_.emit("slots.ready", "slots", "info", {{"nodes", nodes}, {"slots", list}});
+        return StepResult::done(std::to_string(r.size()) + " failover slot(s) ready on " + node_label(cand_) + ": " +
+                                    join([&] {
+                                        std::vector<std::string> n;
+                                        for (const auto &x : r) n.push_back(x.name);
+                                        return n;
+                                    }()),
+                                d);
+    }
+    const std::string what = std::to_string(not_ready.size()) + " of " + std::to_string(r.size()) +
+                             " failover slot(s) not ready on " + node_label(cand_) + ": " + describe_readiness(r);
+    const bool refuse = ctx_.cfg.on_slots_not_ready == OnSlotsNotReady::Refuse;
+    ctx_.emit("slots.not_ready", "slots", refuse ? "critical" : "warning",
+              {{"nodes", nodes}, {"slots", list}, {"policy", d["policy"]}, {"message", what}});
+    if (refuse)
+        throw Error(PGFO_ERR_REFUSED, what + "; on_slots_not_ready = refuse: NOT promoting " + node_label(cand_));
+    ctx_.log().warn("SLOTS NOT READY: {}; on_slots_not_ready = promote: promoting anyway; consumers of those slots "
+                    "may have to be re-synchronized (a consumer that resumes from its own position, such as a "
+                    "subscription's replication origin, loses nothing to a slot that is only behind)",
+                    what);
+    return StepResult::done(what + "; promoting anyway (on_slots_not_ready = promote)", d);
+}
+
+StepResult PrimaryFailover::advance_slots() {
+    if (slots_behind_.empty()) return StepResult::skip("no synced failover slot behind its consumers");
+    if (ctx_.dry_run) return StepResult::skip("dry run: would advance " + describe_readiness(slots_behind_));
+    if (!promoted_) return StepResult::skip(node_label(cand_) + " was not promoted by this run");
+    std::vector<std::string> done, failed;
+    json d = json::array();
+    for (const auto &s : slots_behind_) {
+        try {
+            Lsn end = advance_slot(ctx_, *conn_, s.name, *s.advance_to);
+            done.push_back(s.name + " -> " + format_lsn(end));
+            d.push_back({{"name", s.name}, {"confirmed_flush_lsn", format_lsn(end)}});
+        } catch (const Error &e) {
+            // A consumer may already be attached: it then resumes from its own position.
+            failed.push_back(s.name + ": " + e.what());
+            d.push_back({{"name", s.name}, {"error", e.what()}});
+        }
+    }
+    if (!failed.empty())
+        ctx_.log().warn("{}: failover slot(s) not advanced, consumers that resume from the slot may see changes "
+                        "again: {}",
+                        node_label(cand_), join(failed, "; "));
+    std::string s = "advanced " + (done.empty() ? std::string("none") : join(done));
+    if (!failed.empty()) s += "; not advanced: " + join(failed, "; ");
+    return StepResult::done(s, {{"slots", d}});
+}
+
+StepResult PrimaryFailover::standby_slots() {
+    if (ctx_.dry_run) return StepResult::skip("dry run: nothing promoted");
+    if (!failover_slots_available(conn_->server_version()))
+        return StepResult::skip(failover_slots_unavailable(node_label(cand_), conn_->server_version()));
+    StandbySlots s = update_standby_slots(ctx_, *conn_, false);
+    if (!s.applies) return StepResult::skip("no failover slots on " + node_label(cand_), s.to_json());
+    if (!s.changed) return StepResult::skip("synchronized_standby_slots already '" + s.before + "'", s.to_json());
+    ctx_.emit("slots.standby_slots", "standby_slots", "info",
+              {{"nodes", {{"primary", node_json(cand_)}}}, {"before", s.before}, {"after", s.after}});
+    return StepResult::done("synchronized_standby_slots '" + s.before + "' -> '" + s.after +
+                                "' (the physical slots of the standbys streaming from it; restored as standbys follow)",
+                            s.to_json());
 }
 
 std::pair<std::string, std::string> PrimaryFailover::cluster_state() const {

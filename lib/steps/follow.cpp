@@ -4,11 +4,16 @@
 #include "steps/follow.h"
 
 #include <cctype>
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
+#include <thread>
 
 #include "core/error.h"
 #include "core/lock.h"
+#include "core/text.h"
 #include "pg/history.h"
 #include "pg/lsn.h"
 #include "pg/sync_names.h"
@@ -16,6 +21,7 @@
 #include "steps/failover.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
+#include "steps/slots.h"
 
 namespace pgfo {
 namespace {
@@ -47,6 +53,10 @@ public:
     StepResult wait_streaming();
     StepResult restore_sync();
     StepResult attach();
+    // Logical failover slots (PostgreSQL 17+), see steps/slots.h.
+    StepResult stale_slots();
+    StepResult slot_sync();
+    StepResult standby_slots();
 
     // Streaming from the primary was seen (wait_streaming succeeded).
     bool streams() const { return streaming_at_ != 0; }
@@ -57,6 +67,7 @@ public:
         if (timeline_) v["primary_timeline"] = timeline_;
         if (streaming_at_) v["streaming_at"] = format_lsn(streaming_at_);
         if (!sync_after_.empty() || sync_changed_) v["sync_standby_names"] = sync_after_;
+        if (!slots_.is_null()) v["failover_slots"] = slots_;
         return v;
     }
 
@@ -79,6 +90,7 @@ private:
     Lsn streaming_at_ = 0;
     std::string sync_after_;
     bool sync_changed_ = false;
+    json slots_; // what the slot steps did, for the verdict
 };
 
 struct FollowStep {
@@ -97,6 +109,9 @@ const FollowStep kFollowPrimary[] = {
      &FollowPrimary::decide},
     {"rewind", "pg_rewind from the new primary when the node went past the switch point (rewind = auto)",
      &FollowPrimary::rewind},
+    {"stale_slots", "remove the node's own copies of failover slots the new primary holds, report its other "
+                    "slots (PostgreSQL 17+)",
+     &FollowPrimary::stale_slots},
     {"slot", "create the node's replication slot on the new primary (replication_slots = on)",
      &FollowPrimary::slot},
     {"configure", "write the standby configuration (standby.signal + postgresql.auto.conf, or recovery.conf)",
@@ -104,8 +119,13 @@ const FollowStep kFollowPrimary[] = {
     {"start", "start the node as a standby", &FollowPrimary::start},
     {"wait_streaming", "wait until the new primary shows the node streaming and caught up",
      &FollowPrimary::wait_streaming},
+    {"slot_sync", "turn on slot synchronization on the node and wait for its copies of the failover slots "
+                  "([replication] sync_replication_slots)",
+     &FollowPrimary::slot_sync},
     {"restore_sync", "restore synchronous_standby_names on the new primary ([replication])",
      &FollowPrimary::restore_sync},
+    {"standby_slots", "restore synchronized_standby_slots on the new primary (PostgreSQL 17+)",
+     &FollowPrimary::standby_slots},
     {"attach", "attach the node in pgpool (pcp_attach_node, when [pcp] is set)", &FollowPrimary::attach},
 };
 
@@ -318,6 +338,119 @@ StepResult FollowPrimary::attach() {
     if (ctx_.dry_run) return StepResult::skip("dry run: would run pcp_attach_node -n " + std::to_string(f_.id));
     pcp_attach(ctx_, f_.id);
     return StepResult::done("pcp_attach_node -n " + std::to_string(f_.id) + " done");
+}
+
+// ---- logical failover slots (PostgreSQL 17+) --------------------------------
+
+StepResult FollowPrimary::stale_slots() {
+    if (already_following_) return StepResult::skip("already following");
+    if (!failover_slots_available(conn_->server_version()))
+        return StepResult::skip(failover_slots_unavailable(node_label(p_), conn_->server_version()));
+    if (f_.data_directory.empty()) return StepResult::skip("no data_directory for " + node_label(f_));
+    if (ctx_.dry_run && !check_down(ctx_, f_).down()) return StepResult::skip("dry run: the node is still up");
+    // The new primary's failover slots that a consumer can use there.
+    std::set<std::string> held;
+    for (const auto &s : logical_slots(ctx_, *conn_))
+        if (s.failover && s.invalidation.empty()) held.insert(s.name);
+    std::vector<std::string> errors, dropped, kept_no_copy, kept_other;
+    for (const auto &f : slot_files(ctx_, f_, &errors)) {
+        if (held.count(f.name) && f.logical) {
+            // Left in place, the node's own slot of that name stops the slot
+            // sync worker; the new primary's copy is the one that goes on.
+            if (!ctx_.dry_run) remove_slot_files(ctx_, f_, f.name);
+            dropped.push_back(f.name);
+        } else if (f.logical && f.failover) {
+            kept_no_copy.push_back(f.name);
+        } else {
+            kept_other.push_back(f.name + (f.logical ? " (logical, failover = false)" : " (physical)"));
+        }
+    }
+    json d = {{"dropped", dropped}, {"kept_no_copy_on_primary", kept_no_copy}, {"kept_other", kept_other},
+              {"errors", errors}};
+    slots_ = d;
+    if (!kept_no_copy.empty())
+        ctx_.log().warn("{}: failover slot(s) {} kept: {} holds no usable copy, their consumers cannot move to it",
+                        node_label(f_), join(kept_no_copy), node_label(p_));
+    if (!kept_other.empty())
+        ctx_.log().warn("{}: slot(s) kept, not failover slots of {}: {} (drop them once nothing uses them: they hold "
+                        "WAL on the standby)",
+                        node_label(f_), node_label(p_), join(kept_other));
+    if (!errors.empty()) ctx_.log().warn("{}: slot state not read: {}", node_label(f_), join(errors, "; "));
+    if (!dropped.empty() && !ctx_.dry_run)
+        ctx_.emit("slots.dropped", "stale_slots", "info",
+                  {{"nodes", {{"node", node_json(f_)}, {"primary", node_json(p_)}}}, {"slots", dropped},
+                   {"kept", kept_other}});
+    std::string s = (ctx_.dry_run ? "dry run: would remove " : "removed ") + std::to_string(dropped.size()) +
+                    " slot copy(ies) the new primary holds" + (dropped.empty() ? "" : " (" + join(dropped) + ")");
+    if (!kept_no_copy.empty() || !kept_other.empty())
+        s += "; kept " + join(kept_no_copy.empty() ? kept_other : kept_no_copy) +
+             (kept_no_copy.empty() || kept_other.empty() ? "" : ", " + join(kept_other));
+    return StepResult::done(s, d);
+}
+
+StepResult FollowPrimary::slot_sync() {
+    if (!ctx_.cfg.sync_replication_slots) return StepResult::skip("[replication] sync_replication_slots = off");
+    if (ctx_.dry_run) return StepResult::skip("dry run: would turn on sync_replication_slots and hot_standby_feedback");
+    PgConn fc = PgConn::open(f_, ctx_.cfg);
+    if (!failover_slots_available(fc.server_version()))
+        return StepResult::skip(failover_slots_unavailable(node_label(f_), fc.server_version()));
+    const double t = ctx_.cfg.command_timeout;
+    std::vector<std::string> set;
+    for (const char *name : {"hot_standby_feedback", "sync_replication_slots"}) {
+        if (fc.scalar(std::string("SELECT current_setting('") + name + "')::bool", {}, t).value_or("f") == "t")
+            continue;
+        fc.query(std::string("ALTER SYSTEM SET ") + name + " = on", {}, t);
+        set.push_back(name);
+    }
+    if (!set.empty()) fc.query("SELECT pg_reload_conf()", {}, t);
+    // Wait (bounded) until the worker has created a copy of every failover slot.
+    std::set<std::string> want;
+    for (const auto &s : logical_slots(ctx_, *conn_))
+        if (s.failover && s.invalidation.empty()) want.insert(s.name);
+    Stopwatch sw;
+    std::vector<std::string> synced, ready, missing;
+    for (;;) {
+        synced.clear();
+        ready.clear();
+        missing.clear();
+        auto have = logical_slots(ctx_, fc);
+        for (const auto &name : want) {
+            auto it = std::find_if(have.begin(), have.end(), [&](const LogicalSlot &s) { return s.name == name; });
+            if (it == have.end() || !it->synced) missing.push_back(name);
+            else if (it->temporary) synced.push_back(name);
+            else ready.push_back(name);
+        }
+        if (missing.empty() || sw.seconds() >= ctx_.cfg.catchup_timeout) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    json d = {{"turned_on", set}, {"ready", ready}, {"not_sync_ready", synced}, {"missing", missing}};
+    slots_["synced"] = d;
+    std::string s = set.empty() ? "sync_replication_slots and hot_standby_feedback already on"
+                                : "turned on " + join(set);
+    s += "; " + std::to_string(ready.size() + synced.size()) + " of " + std::to_string(want.size()) +
+         " failover slot(s) synchronized";
+    if (!synced.empty()) s += " (" + join(synced) + ": not sync-ready until its consumer advances on the primary)";
+    if (!missing.empty()) {
+        s += "; not synchronized yet: " + join(missing) + " (see the node's server log)";
+        ctx_.log().warn("{}: failover slot(s) not synchronized after {:.0f} s: {}", node_label(f_), sw.seconds(),
+                        join(missing));
+    }
+    return StepResult::done(s, d);
+}
+
+StepResult FollowPrimary::standby_slots() {
+    if (ctx_.dry_run) return StepResult::skip("dry run");
+    if (!failover_slots_available(conn_->server_version()))
+        return StepResult::skip(failover_slots_unavailable(node_label(p_), conn_->server_version()));
+    // Followers of one primary change it one at a time, each from what streams then.
+    FileLock cluster(lock_file_path(ctx_.cfg), ctx_.cfg.lock_timeout, ctx_.cfg.poll_interval);
+    StandbySlots s = update_standby_slots(ctx_, *conn_, false);
+    if (!s.applies) return StepResult::skip("no failover slots on " + node_label(p_), s.to_json());
+    if (!s.changed) return StepResult::skip("synchronized_standby_slots already '" + s.before + "'", s.to_json());
+    ctx_.emit("slots.standby_slots", "standby_slots", "info",
+              {{"nodes", {{"primary", node_json(p_)}, {"node", node_json(f_)}}}, {"before", s.before},
+               {"after", s.after}});
+    return StepResult::done("synchronized_standby_slots '" + s.before + "' -> '" + s.after + "'", s.to_json());
 }
 
 // ---------------------------------------------------------------------------

@@ -603,6 +603,7 @@ void start_node(Context &ctx, const Node &node, double timeout) {
 
 std::string primary_conninfo(const Config &cfg, const Node &primary, const Node &follower) {
     std::string ci = "host=" + conninfo_value(primary.host) + " port=" + std::to_string(primary.port);
+    ci += " dbname=" + conninfo_value(cfg.dbname); // slot synchronization (PostgreSQL 17+) needs it
     std::string user = cfg.repl_user.empty() ? cfg.user : cfg.repl_user;
     if (!user.empty()) ci += " user=" + conninfo_value(user);
     std::string passfile = cfg.repl_passfile.empty() ? cfg.passfile : cfg.repl_passfile;

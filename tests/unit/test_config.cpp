@@ -608,3 +608,20 @@ TEST_F(ConfigTest, FencingCommandAndPolicy) {
     std::string msg = error_of(std::string("[policy]\non_unclean = fence\n") + kNode0);
     EXPECT_NE(msg.find("[policy] on_unclean: fence needs a [fencing] command"), std::string::npos) << msg;
 }
+
+TEST_F(ConfigTest, FailoverSlotSettings) {
+    Config d = load("");
+    EXPECT_EQ(d.on_slots_not_ready, OnSlotsNotReady::Promote);
+    EXPECT_FALSE(d.sync_replication_slots);
+    Config c = load("[policy]\nreplication_slots = on\non_slots_not_ready = refuse\n"
+                    "[replication]\nsync_replication_slots = on\n");
+    EXPECT_EQ(c.on_slots_not_ready, OnSlotsNotReady::Refuse);
+    EXPECT_TRUE(c.sync_replication_slots);
+    expect_error("[policy]\non_slots_not_ready = wait\n", 2, {"[policy] on_slots_not_ready", "'wait'", "promote, refuse"});
+    expect_error("[replication]\nsync_replication_slots = yes\n", 2, {"[replication] sync_replication_slots"});
+    // slot synchronization needs primary_slot_name, which only replication_slots = on writes
+    std::string msg = error_of("[replication]\nsync_replication_slots = on\n");
+    EXPECT_NE(msg.find("[replication] sync_replication_slots: on needs [policy] replication_slots = on"),
+              std::string::npos)
+        << msg;
+}
