@@ -253,6 +253,20 @@ void check_application_name(const std::string &where, const std::string &sec, co
                  show(v) + " contains characters PostgreSQL replaces with '?' (allowed: printable ASCII)");
 }
 
+// A PostgreSQL role name ([connection] user, [replication] user): it goes
+// into primary_conninfo, inside two layers of quoting, so quotes and
+// backslashes are fine; control characters can be in neither layer, and
+// PostgreSQL cuts a name after 63 bytes.
+void check_role_name(const std::string &where, const std::string &sec, const std::string &key,
+                     const std::string &v) {
+    for (unsigned char c : v)
+        if (c < 0x20 || c == 0x7f)
+            fail(where, sec, key,
+                 show(v) + " contains a control character (" + escape_controls(std::string(1, static_cast<char>(c))) +
+                     "; not allowed in a role name, quotes and backslashes are)");
+    if (v.size() > 63) fail(where, sec, key, show(v) + " is longer than 63 bytes (PostgreSQL cuts role names to 63 bytes)");
+}
+
 std::vector<std::string> split_ws(const std::string &v) {
     std::vector<std::string> out;
     std::string cur;
@@ -598,6 +612,8 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
         if (std::find(known.begin(), known.end(), key) == known.end())
             fail(where, section, key,
                  "unknown key '" + key + "' in [" + section + "]; known keys: " + join(known));
+        if (key == "user" && (section == "connection" || section == "replication"))
+            check_role_name(where, section, key, value);
         if (has_control(value, key == "ssh_options"))
             fail(where, section, key,
                  (key == "secret" ? std::string("the value") : key == "url" ? show(notify::redact_url(value)) : show(value)) +
@@ -738,6 +754,8 @@ void validate_config(const Config &cfg) {
     if (!cfg.log_file.empty()) abs_path(file, "general", "log_file", cfg.log_file, true);
     if (!cfg.lock_file.empty()) abs_path(file, "general", "lock_file", cfg.lock_file, true);
     if (!cfg.passfile.empty()) abs_path(file, "connection", "passfile", cfg.passfile, true);
+    check_role_name(file, "connection", "user", cfg.user);
+    check_role_name(file, "replication", "user", cfg.repl_user);
 
     auto check_range = [&](const char *sec, const char *key, double d, const Range &r) {
         if (!(d >= r.min && d <= r.max))
