@@ -207,14 +207,11 @@ std::string abs_path(const std::string &where, const std::string &sec, const std
     return v;
 }
 
-// pg_ctl start runs the server through /bin/sh with the data directory (and
-// its own path) in double quotes, where ` $ " \ still act: no such path may
-// reach it.
 std::string server_path(const std::string &where, const std::string &sec, const std::string &key,
                         const std::string &v, bool empty_ok) {
-    abs_path(where, sec, key, v, empty_ok);
-    if (v.find_first_of("`$\"\\") != std::string::npos)
-        fail(where, sec, key, show(v) + " contains ` $ \" or \\ (not allowed: pg_ctl passes this path through a shell)");
+    if (v.empty()) return abs_path(where, sec, key, v, empty_ok);
+    std::string problem = server_path_problem(v);
+    if (!problem.empty()) fail(where, sec, key, show(v) + " " + problem);
     return v;
 }
 
@@ -599,6 +596,17 @@ void merge_pgpool(ParseState &st) {
 } // namespace
 
 // ---------------------------------------------------------------- public
+
+std::string server_path_problem(const std::string &path) {
+    if (path.empty()) return "is empty (allowed: an absolute path)";
+    if (has_control(path, false)) return "contains a control character (not allowed in a path)";
+    if (path[0] != '/') return "is not an absolute path (allowed: a path starting with /)";
+    // pg_ctl start runs the server through /bin/sh with the data directory
+    // (and its own path) in double quotes, where ` $ " \ still act.
+    if (path.find_first_of("`$\"\\") != std::string::npos)
+        return "contains ` $ \" or \\ (not allowed: pg_ctl passes this path through a shell)";
+    return {};
+}
 
 void apply_setting(Config &cfg, const std::string &section, const std::string &key, const std::string &value,
                    const std::string &where) {

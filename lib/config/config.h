@@ -127,6 +127,12 @@ std::string default_config_path();
 constexpr const char *kDefaultConfigPath = "/etc/pgfailover/pgfailover.conf";
 constexpr const char *kConfigEnvVar = "PGFAILOVER_CONFIG";
 
+// Why `path` cannot be a node's data_directory or bin_directory, "" when it
+// can: absolute, no control characters, none of ` $ " \ (pg_ctl start passes
+// it through /bin/sh in double quotes). Every source of such a path gets this
+// one check: the configuration, pgpool.conf, pgpool's %D / %R.
+std::string server_path_problem(const std::string &path);
+
 // Lock file path (lock_file or the default derived from cluster_name).
 std::string lock_file_path(const Config &cfg);
 

@@ -240,6 +240,27 @@ class NoServerTest(unittest.TestCase):
         print("\npgpool arguments: %d runs, %d refused with exit code 2, %d taken as data"
               % (self.runs, refused, accepted), flush=True)
 
+    def test_pgpool_data_directory_gets_the_configured_path_check(self):
+        """%D and %R fill in a node's data directory only when they pass the
+        check a configured data_directory gets; otherwise a warning names the
+        placeholder and the reason, and the run goes on without it."""
+        cfg = self.config({"node.0": {"data_directory": ""}, "node.1": {"data_directory": ""}})
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(re.sub(r"(?m)^data_directory = \n", "", text))
+        for bad in ['/d/x"q', "/d/$(touch %s)" % self.marker, "/d/`touch %s`" % self.marker,
+                    "/d/${HOME}", "/d/a\\b", "relative/dir"]:
+            for position, placeholder in ((3, "%D"), (9, "%R")):
+                with self.subTest(placeholder=placeholder, value=bad):
+                    args = self.valid_args()
+                    args[position] = bad
+                    rc, _out, err = self.cli(["failover"] + args, cfg)
+                    self.assertIn("ignoring pgpool's data directory (%s) " % placeholder, err)
+                    # the run goes on without it, and fails on the closed ports
+                    self.assertNotIn(rc, (0, 2), err[-2000:])
+                    self.assertEqual(self.listener.count(), 0)
+
     # ---- configuration values ---------------------------------------------
 
     KEYS = [
@@ -486,6 +507,38 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(run.step("read_checkpoint")["outcome"], "succeeded", run.describe())
         self.assertGreater(sshd.sessions(since), 0, "ssh was not used")
         self.assertNoMarker(extra=[sshd.dir] if hasattr(sshd, "dir") else [])
+
+    def test_pgpool_data_directory_with_shell_syntax_never_reaches_pg_ctl(self):
+        """A node the configuration knows without a data directory takes
+        pgpool's %D; pg_ctl start hands that to /bin/sh in double quotes,
+        where $(...) and backticks still run. Such a %D gets the same check as
+        a configured data_directory: ignored with a warning, the run stops
+        (exit 3) before any program sees it."""
+        c = self.cluster(20)
+        cfg = write_config(c)
+        c.stop(0, "fast")
+        run = start_cli(["failover"] + pgpool_args(c, failed=0, new_main=1, old_primary=0), cfg).wait(180)
+        self.assertEqual(run.rc, 0, run.describe())
+        # follow-primary with node 0's data directory from pgpool only, through
+        # a symlink whose name runs commands in a shell
+        link = os.path.join(c.base, "d$(touch %s)`touch %s`" % (self.MARKER, self.MARKER))
+        os.symlink(c.node(0).datadir, link)
+        with open(cfg) as f:
+            text = f.read()
+        text = text.replace("data_directory = %s\n" % c.node(0).datadir, "", 1)
+        self.assertNotIn(c.node(0).datadir + "\n", text)
+        no_dir = os.path.join(c.base, "no-dir.conf")
+        c.write_owner_file(no_dir, text)
+        os.chmod(no_dir, 0o600)
+        args = pgpool_args(c, 0, 1, 0)
+        args[3] = link
+        fol = start_cli(["follow-primary"] + args, no_dir).wait(180)
+        self.assertNoMarker()
+        self.assertEqual(fol.rc, 3, fol.describe())
+        self.assertIn("ignoring pgpool's data directory (%D)", fol.stderr)
+        self.assertIn("pg_ctl passes this path through a shell", fol.stderr)
+        self.assertIn("data_directory is not set", fol.stderr)
+        self.assertFalse(c.is_running(0))
 
 
 if __name__ == "__main__":
