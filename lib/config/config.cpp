@@ -895,7 +895,8 @@ std::string default_config_path() {
 
 std::string lock_file_path(const Config &cfg) {
     if (!cfg.lock_file.empty()) return cfg.lock_file;
-    return "/tmp/pgfailover-" + cfg.cluster_name + ".lock";
+    // Not /tmp: another user could create the file first, or hold its flock.
+    return cfg.spool_directory + "/" + cfg.cluster_name + ".lock";
 }
 
 } // namespace pgfo

@@ -54,7 +54,7 @@ struct Config {
     std::string pgpool_conf;               // take nodes from this pgpool.conf
     std::string log_file;                  // "" = no file
     std::string log_level = "info";        // debug, info, warning, error
-    std::string lock_file;                 // "" = /tmp/pgfailover-<cluster_name>.lock
+    std::string lock_file;                 // "" = <spool_directory>/<cluster_name>.lock
     std::string spool_directory = "/var/spool/pgfailover"; // undelivered webhook events
     double delivery_budget = 5;            // seconds to wait for webhook deliveries at exit
 
@@ -133,7 +133,8 @@ constexpr const char *kConfigEnvVar = "PGFAILOVER_CONFIG";
 // one check: the configuration, pgpool.conf, pgpool's %D / %R.
 std::string server_path_problem(const std::string &path);
 
-// Lock file path (lock_file or the default derived from cluster_name).
+// Lock file path: lock_file, or <spool_directory>/<cluster_name>.lock (a
+// directory of the service user's, never a shared one like /tmp).
 std::string lock_file_path(const Config &cfg);
 
 } // namespace pgfo

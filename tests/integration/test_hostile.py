@@ -261,6 +261,94 @@ class NoServerTest(unittest.TestCase):
                     self.assertNotIn(rc, (0, 2), err[-2000:])
                     self.assertEqual(self.listener.count(), 0)
 
+    # ---- the cluster lock --------------------------------------------------
+
+    def standby_failure(self, cfg):
+        """pgpool's failover_command for standby 1 (the primary is node 0):
+        the first step takes the cluster lock, the next connects to node 0
+        (a closed port)."""
+        args = self.valid_args()
+        args[0] = "1"
+        return self.cli(["failover"] + args, cfg)
+
+    def hold_flock(self, path):
+        """Hold an exclusive flock on `path` for the rest of the test."""
+        import fcntl
+        fd = os.open(path, os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def test_lock_file_of_another_user_is_refused_at_once(self):
+        """A lock file another user created (and holds) is refused with exit
+        code 9, naming the file and its owner, instead of waited on for
+        [timeouts] lock and then blamed on another pgfailover run."""
+        if not ROOT:
+            self.skipTest("needs root to create a file owned by another user")
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        lock = os.path.join(self.dir, "squatted.lock")
+        with open(lock, "w"):
+            pass
+        os.chown(lock, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(lock, 0o666)       # anybody may open it: the squatter holds it
+        self.hold_flock(lock)
+        cfg = self.config({"general": {"lock_file": lock}, "timeouts": {"lock": "20"}})
+        rc, _out, err = self.standby_failure(cfg)
+        self.assertEqual(rc, 9, err[-2000:])
+        self.assertIn("(PGFO_ERR_LOCKED, exit code 9)", err)
+        self.assertIn("lock file %s is owned by nobody (uid %d)" % (lock, nobody.pw_uid), err)
+        self.assertNotIn("another pgfailover run", err)
+
+    def test_lock_file_or_directory_open_to_others_is_refused(self):
+        """flock needs only an open file, so a lock file others can read (or
+        a directory others can write, where they could create it first) lets
+        another user hold the cluster lock: refused, exit code 9."""
+        lock = os.path.join(self.dir, "readable.lock")
+        with open(lock, "w"):
+            pass
+        os.chmod(lock, 0o644)
+        cfg = self.config({"general": {"lock_file": lock}, "timeouts": {"lock": "20"}})
+        rc, _out, err = self.standby_failure(cfg)
+        self.assertEqual(rc, 9, err[-2000:])
+        self.assertIn("lock file %s is open to other users (mode 0644" % lock, err)
+        shared = os.path.join(self.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)    # like /tmp
+        cfg = self.config({"general": {"lock_file": os.path.join(shared, "x.lock")}})
+        rc, _out, err = self.standby_failure(cfg)
+        self.assertEqual(rc, 9, err[-2000:])
+        self.assertIn("lock directory %s is writable by other users (mode 1777" % shared, err)
+        self.assertFalse(os.path.exists(os.path.join(shared, "x.lock")), "lock file created anyway")
+
+    def test_default_lock_is_in_the_spool_directory(self):
+        """Without lock_file the lock is <spool_directory>/<cluster_name>.lock,
+        the directory created 0700 if missing. A file another user left at the
+        old default, /tmp/pgfailover-<cluster_name>.lock, changes nothing."""
+        name = "hostile-lock-%d" % os.getpid()
+        spool = os.path.join(self.dir, "spool-for-lock")
+        old_default = os.path.join(tempfile.gettempdir(), "pgfailover-%s.lock" % name)
+        if ROOT:
+            import pwd
+            nobody = pwd.getpwnam("nobody")
+            with open(old_default, "w"):
+                pass
+            self.addCleanup(os.unlink, old_default)
+            os.chown(old_default, nobody.pw_uid, nobody.pw_gid)
+            os.chmod(old_default, 0o666)
+            self.hold_flock(old_default)
+        cfg = self.config({"general": {"cluster_name": name, "spool_directory": spool, "lock_file": ""},
+                           "timeouts": {"lock": "20"}})
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(re.sub(r"(?m)^lock_file = \n", "", text))
+        rc, _out, err = self.standby_failure(cfg)
+        self.assertNotEqual(rc, 9, err[-2000:])
+        self.assertIn("step lock done", err)
+        self.assertIn("holding %s/%s.lock" % (spool, name), err)
+        self.assertEqual(os.stat(spool).st_mode & 0o7777, 0o700)
+        self.assertEqual(os.stat(os.path.join(spool, name + ".lock")).st_mode & 0o7777, 0o600)
+
     # ---- configuration values ---------------------------------------------
 
     KEYS = [

@@ -151,9 +151,10 @@ TEST_F(ConfigTest, DefaultsFromAnEmptyFile) {
     EXPECT_EQ(c.on_running, OnRunning::Stop);
     EXPECT_EQ(c.sync_policy, SyncPolicy::Adapt);
     EXPECT_TRUE(c.nodes.empty());
-    EXPECT_EQ(lock_file_path(c), "/tmp/pgfailover-pgfailover.lock");
+    EXPECT_EQ(lock_file_path(c), "/var/spool/pgfailover/pgfailover.lock");
     c.cluster_name = "main";
-    EXPECT_EQ(lock_file_path(c), "/tmp/pgfailover-main.lock");
+    c.spool_directory = "/srv/pgfailover";
+    EXPECT_EQ(lock_file_path(c), "/srv/pgfailover/main.lock");
 }
 
 TEST_F(ConfigTest, MissingOrUnreadableFile) {
