@@ -69,7 +69,8 @@ typedef enum pgfo_status {
     PGFO_ERR_TIMEOUT = 6,          /* a step did not finish within its timeout */
     PGFO_ERR_UNCLEAN = 7,          /* old primary crashed or unreachable: on_unclean = abort, or fencing failed */
     PGFO_ERR_REFUSED = 8,          /* a policy refused the action (e.g. old primary still running) */
-    PGFO_ERR_LOCKED = 9,           /* another pgfailover run holds the cluster lock */
+    PGFO_ERR_LOCKED = 9,           /* another pgfailover run holds the cluster lock, or another user
+                                      could (lock file or directory not private to this user) */
     PGFO_ERR_PG_CONTROL = 10,      /* pg_control unreadable, corrupt (CRC) or of an unknown version */
     PGFO_ERR_WAL = 11,             /* the checkpoint record could not be read from WAL */
     PGFO_ERR_EXEC = 12,            /* a command on a node (pg_ctl, ssh) failed */

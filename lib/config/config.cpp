@@ -212,14 +212,11 @@ std::string abs_path(const std::string &where, const std::string &sec, const std
     return v;
 }
 
-// pg_ctl start runs the server through /bin/sh with the data directory (and
-// its own path) in double quotes, where ` $ " \ still act: no such path may
-// reach it.
 std::string server_path(const std::string &where, const std::string &sec, const std::string &key,
                         const std::string &v, bool empty_ok) {
-    abs_path(where, sec, key, v, empty_ok);
-    if (v.find_first_of("`$\"\\") != std::string::npos)
-        fail(where, sec, key, show(v) + " contains ` $ \" or \\ (not allowed: pg_ctl passes this path through a shell)");
+    if (v.empty()) return abs_path(where, sec, key, v, empty_ok);
+    std::string problem = server_path_problem(v);
+    if (!problem.empty()) fail(where, sec, key, show(v) + " " + problem);
     return v;
 }
 
@@ -256,6 +253,20 @@ void check_application_name(const std::string &where, const std::string &sec, co
         if (c < 0x20 || c > 0x7e)
             fail(where, sec, "application_name",
                  show(v) + " contains characters PostgreSQL replaces with '?' (allowed: printable ASCII)");
+}
+
+// A PostgreSQL role name ([connection] user, [replication] user): it goes
+// into primary_conninfo, inside two layers of quoting, so quotes and
+// backslashes are fine; control characters can be in neither layer, and
+// PostgreSQL cuts a name after 63 bytes.
+void check_role_name(const std::string &where, const std::string &sec, const std::string &key,
+                     const std::string &v) {
+    for (unsigned char c : v)
+        if (c < 0x20 || c == 0x7f)
+            fail(where, sec, key,
+                 show(v) + " contains a control character (" + escape_controls(std::string(1, static_cast<char>(c))) +
+                     "; not allowed in a role name, quotes and backslashes are)");
+    if (v.size() > 63) fail(where, sec, key, show(v) + " is longer than 63 bytes (PostgreSQL cuts role names to 63 bytes)");
 }
 
 std::vector<std::string> split_ws(const std::string &v) {
@@ -611,6 +622,17 @@ void merge_pgpool(ParseState &st) {
 
 // ---------------------------------------------------------------- public
 
+std::string server_path_problem(const std::string &path) {
+    if (path.empty()) return "is empty (allowed: an absolute path)";
+    if (has_control(path, false)) return "contains a control character (not allowed in a path)";
+    if (path[0] != '/') return "is not an absolute path (allowed: a path starting with /)";
+    // pg_ctl start runs the server through /bin/sh with the data directory
+    // (and its own path) in double quotes, where ` $ " \ still act.
+    if (path.find_first_of("`$\"\\") != std::string::npos)
+        return "contains ` $ \" or \\ (not allowed: pg_ctl passes this path through a shell)";
+    return {};
+}
+
 void apply_setting(Config &cfg, const std::string &section, const std::string &key, const std::string &value,
                    const std::string &where) {
     try {
@@ -623,6 +645,8 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
         if (std::find(known.begin(), known.end(), key) == known.end())
             fail(where, section, key,
                  "unknown key '" + key + "' in [" + section + "]; known keys: " + join(known));
+        if (key == "user" && (section == "connection" || section == "replication"))
+            check_role_name(where, section, key, value);
         if (has_control(value, key == "ssh_options"))
             fail(where, section, key,
                  (key == "secret" ? std::string("the value") : key == "url" ? show(notify::redact_url(value)) : show(value)) +
@@ -774,6 +798,8 @@ void validate_config(const Config &cfg) {
     if (!cfg.log_file.empty()) abs_path(file, "general", "log_file", cfg.log_file, true);
     if (!cfg.lock_file.empty()) abs_path(file, "general", "lock_file", cfg.lock_file, true);
     if (!cfg.passfile.empty()) abs_path(file, "connection", "passfile", cfg.passfile, true);
+    check_role_name(file, "connection", "user", cfg.user);
+    check_role_name(file, "replication", "user", cfg.repl_user);
 
     auto check_range = [&](const char *sec, const char *key, double d, const Range &r) {
         if (!(d >= r.min && d <= r.max))
@@ -914,7 +940,8 @@ std::string default_config_path() {
 
 std::string lock_file_path(const Config &cfg) {
     if (!cfg.lock_file.empty()) return cfg.lock_file;
-    return "/tmp/pgfailover-" + cfg.cluster_name + ".lock";
+    // Not /tmp: another user could create the file first, or hold its flock.
+    return cfg.spool_directory + "/" + cfg.cluster_name + ".lock";
 }
 
 } // namespace pgfo

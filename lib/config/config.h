@@ -55,7 +55,7 @@ struct Config {
     std::string pgpool_conf;               // take nodes from this pgpool.conf
     std::string log_file;                  // "" = no file
     std::string log_level = "info";        // debug, info, warning, error
-    std::string lock_file;                 // "" = /tmp/pgfailover-<cluster_name>.lock
+    std::string lock_file;                 // "" = <spool_directory>/<cluster_name>.lock
     std::string spool_directory = "/var/spool/pgfailover"; // undelivered webhook events
     double delivery_budget = 5;            // seconds to wait for webhook deliveries at exit
 
@@ -148,7 +148,14 @@ std::string default_config_path();
 constexpr const char *kDefaultConfigPath = "/etc/pgfailover/pgfailover.conf";
 constexpr const char *kConfigEnvVar = "PGFAILOVER_CONFIG";
 
-// Lock file path (lock_file or the default derived from cluster_name).
+// Why `path` cannot be a node's data_directory or bin_directory, "" when it
+// can: absolute, no control characters, none of ` $ " \ (pg_ctl start passes
+// it through /bin/sh in double quotes). Every source of such a path gets this
+// one check: the configuration, pgpool.conf, pgpool's %D / %R.
+std::string server_path_problem(const std::string &path);
+
+// Lock file path: lock_file, or <spool_directory>/<cluster_name>.lock (a
+// directory of the service user's, never a shared one like /tmp).
 std::string lock_file_path(const Config &cfg);
 
 } // namespace pgfo

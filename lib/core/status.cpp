@@ -19,7 +19,7 @@ constexpr StatusText kStatus[] = {
     {PGFO_ERR_TIMEOUT, "PGFO_ERR_TIMEOUT", "step timed out"},
     {PGFO_ERR_UNCLEAN, "PGFO_ERR_UNCLEAN", "old primary crashed or unreachable; not promoted (on_unclean = abort)"},
     {PGFO_ERR_REFUSED, "PGFO_ERR_REFUSED", "refused by policy"},
-    {PGFO_ERR_LOCKED, "PGFO_ERR_LOCKED", "another pgfailover run holds the cluster lock"},
+    {PGFO_ERR_LOCKED, "PGFO_ERR_LOCKED", "another pgfailover run holds the cluster lock, or another user could"},
     {PGFO_ERR_PG_CONTROL, "PGFO_ERR_PG_CONTROL", "pg_control unreadable, corrupt or of an unknown version"},
     {PGFO_ERR_WAL, "PGFO_ERR_WAL", "checkpoint record could not be read from WAL"},
     {PGFO_ERR_EXEC, "PGFO_ERR_EXEC", "command on a node failed"},

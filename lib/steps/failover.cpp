@@ -858,10 +858,22 @@ void run_standby_failure(Context &ctx, const Node &failed, const Node *primary) 
          {"sync_standby_names_after", changed ? after : before}});
 }
 
+// pgpool's data directory (`placeholder`: %D or %R) when it passes the check
+// a configured data_directory gets, else "" and a warning: it would reach
+// pg_ctl start's shell.
+std::string pgpool_data_dir(Context &ctx, int id, const char *placeholder, const std::optional<std::string> &dir) {
+    if (!dir || dir->empty()) return {};
+    std::string problem = server_path_problem(*dir);
+    if (problem.empty()) return *dir;
+    ctx.log().warn("node {}: ignoring pgpool's data directory ({}) {}: {}; set data_directory in [node.{}]", id,
+                   placeholder, show_value(*dir, 200), problem, id);
+    return {};
+}
+
 // Fill in a node pgpool told us about but the configuration does not have,
 // and warn when both know it differently.
 void merge_node(Context &ctx, int id, const std::optional<std::string> &host, const std::optional<int> &port,
-                const std::optional<std::string> &dir) {
+                const std::optional<std::string> &dir, const char *placeholder) {
     if (id < 0) return;
     auto it = ctx.cfg.nodes.find(id);
     if (it == ctx.cfg.nodes.end()) {
@@ -870,13 +882,8 @@ void merge_node(Context &ctx, int id, const std::optional<std::string> &host, co
         n.id = id;
         n.host = *host;
         if (port) n.port = *port;
-        if (dir) n.data_directory = *dir;
+        n.data_directory = pgpool_data_dir(ctx, id, placeholder, dir);
         n.origin = "pgpool arguments";
-        if (!n.data_directory.empty() && n.data_directory[0] != '/') {
-            ctx.log().warn("node {}: ignoring pgpool's data directory '{}': not an absolute path", id,
-                           n.data_directory);
-            n.data_directory.clear();
-        }
         ctx.log().warn("node {} is not in the configuration; using pgpool's arguments {}:{} {}", id, n.host,
                        n.port, n.data_directory);
         ctx.cfg.nodes[id] = n;
@@ -888,15 +895,15 @@ void merge_node(Context &ctx, int id, const std::optional<std::string> &host, co
                        "using the configuration",
                        id, host.value_or("?"), port ? std::to_string(*port) : "?", dir.value_or("?"), n.host,
                        n.port, n.data_directory, n.origin);
-    if (dir && n.data_directory.empty() && !dir->empty() && (*dir)[0] == '/') n.data_directory = *dir;
+    if (n.data_directory.empty()) n.data_directory = pgpool_data_dir(ctx, id, placeholder, dir);
 }
 
 } // namespace
 
 void merge_pgpool_nodes(Context &ctx, const PgpoolArgs &a) {
-    merge_node(ctx, a.failed_node, a.failed_host, a.failed_port, a.failed_data_dir);
-    merge_node(ctx, a.new_main_node, a.new_main_host, a.new_main_port, a.new_main_data_dir);
-    merge_node(ctx, a.old_primary_node, a.old_primary_host, a.old_primary_port, std::nullopt);
+    merge_node(ctx, a.failed_node, a.failed_host, a.failed_port, a.failed_data_dir, "%D");
+    merge_node(ctx, a.new_main_node, a.new_main_host, a.new_main_port, a.new_main_data_dir, "%R");
+    merge_node(ctx, a.old_primary_node, a.old_primary_host, a.old_primary_port, std::nullopt, "");
 }
 
 void failover(Context &ctx, int failed, int candidate, int old_primary) {

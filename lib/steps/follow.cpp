@@ -279,12 +279,12 @@ StepResult FollowPrimary::slot() {
 StepResult FollowPrimary::configure() {
     if (already_following_) return StepResult::skip("already following");
     std::string ci = primary_conninfo(ctx_.cfg, p_, f_);
-    if (ctx_.dry_run) return StepResult::skip("dry run: would set primary_conninfo = '" + ci + "'");
+    if (ctx_.dry_run) return StepResult::skip("dry run: would set primary_conninfo = " + conf_literal(ci));
     int major = node_major_version(ctx_, f_);
     write_standby_config(ctx_, f_, major, ci, ctx_.cfg.replication_slots ? slot_name(f_) : "");
     return StepResult::done(std::string(major >= 12 ? "standby.signal and postgresql.auto.conf"
                                                     : "recovery.conf") +
-                                " written (PostgreSQL " + std::to_string(major) + "): primary_conninfo = '" + ci + "'",
+                                " written (PostgreSQL " + std::to_string(major) + "): primary_conninfo = " + conf_literal(ci),
                             {{"major", major}});
 }
 

@@ -514,26 +514,6 @@ std::string bin_path(const Node &node, const char *program) {
     return node.bin_directory.empty() ? std::string(program) : node.bin_directory + "/" + program;
 }
 
-// A value in a libpq connection string: single-quoted, \ and ' escaped.
-std::string conninfo_value(const std::string &v) {
-    std::string out = "'";
-    for (char c : v) {
-        if (c == '\\' || c == '\'') out += '\\';
-        out += c;
-    }
-    return out + "'";
-}
-
-// A string literal in postgresql.conf syntax: single-quoted, ' doubled.
-std::string conf_literal(const std::string &v) {
-    std::string out = "'";
-    for (char c : v) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    return out + "'";
-}
-
 bool line_sets(const std::string &line, const std::vector<std::string> &keys) {
     size_t i = line.find_first_not_of(" \t");
     if (i == std::string::npos) return false;
@@ -561,6 +541,24 @@ std::string replace_settings(const std::string &text, const std::vector<std::str
 }
 
 } // namespace
+
+std::string conninfo_value(const std::string &v) {
+    std::string out = "'";
+    for (char c : v) {
+        if (c == '\\' || c == '\'') out += '\\';
+        out += c;
+    }
+    return out + "'";
+}
+
+std::string conf_literal(const std::string &v) {
+    std::string out = "'";
+    for (char c : v) {
+        if (c == '\'' || c == '\\') out += c;
+        out += c;
+    }
+    return out + "'";
+}
 
 int node_major_version(Context &ctx, const Node &node) {
     auto access = make_node_access(node);

@@ -233,6 +233,17 @@ void stop_node(Context &ctx, const Node &node);
 // that log when the server does not come up.
 void start_node(Context &ctx, const Node &node, double timeout);
 
+// A value in a libpq connection string, as libpq's parser reads it back:
+// single-quoted, with \ before every \ and '.
+std::string conninfo_value(const std::string &v);
+
+// A string literal in PostgreSQL's configuration file syntax
+// (postgresql.auto.conf, recovery.conf), as ALTER SYSTEM writes one
+// (escape_single_quotes_ascii): single-quoted, every ' and \ doubled. The
+// file's lexer reads \ as an escape, so a \ left single would vanish or end
+// the string early.
+std::string conf_literal(const std::string &v);
+
 // primary_conninfo for `follower` streaming from `primary` ([replication] settings).
 std::string primary_conninfo(const Config &cfg, const Node &primary, const Node &follower);
 

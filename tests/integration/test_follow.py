@@ -10,7 +10,11 @@
   already started as a standby, caught while the new primary lists it as
   streaming (the old timeline, up to the fork), is not taken for a follower;
 - ten switchovers back and forth under write load: each time the old primary
-  rejoins without rewind, synchronous replication is restored, nothing lost.
+  rejoins without rewind, synchronous replication is restored, nothing lost;
+- a replication role and an application_name with a quote or a backslash
+  (o'neil, DOM\\svc, node0\\x): the old primary streams from the new one
+  under exactly that role and name (postgresql.auto.conf on 15, recovery.conf
+  on 11).
 """
 
 import os
@@ -21,7 +25,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from pgcluster import MiniConn, PgCluster, PgError  # noqa: E402
+from pgcluster import MiniConn, PgCluster, PgError, pg_bindir  # noqa: E402
 from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 200
@@ -220,6 +224,57 @@ class FollowTest(unittest.TestCase):
         self.assertGreater(len(w.acked_ids), 100)
         self.assertEqual(w.missing_on(primary), set(), "acknowledged rows lost")
         print("\n%d switchovers, %d acknowledged rows, 0 lost, 0 rewinds" % (10, len(w.acked_ids)))
+
+
+class QuotedNamesTest(unittest.TestCase):
+    """primary_conninfo carries a role and an application_name holding ' and \\
+    through both layers: libpq's quoting inside PostgreSQL's configuration
+    file quoting."""
+
+    def follow_as(self, offset, user, app, pg_version=None):
+        c = PgCluster(standbys=1, sync_names="", port_offset=PORT_OFFSET + offset,
+                      label="pgfo-follow", pg_version=pg_version, shared_buffers="128MB")
+        self.addCleanup(c.teardown)
+        c.start()
+        # the role exists on both nodes (node1 replays it); trust for all in pg_hba.conf
+        c.psql(0, 'CREATE ROLE "%s" LOGIN REPLICATION' % user.replace('"', '""'))
+        c.wait_replay(1, c.current_lsn(0))
+        cfg = write_config(c, extra="[replication]\nuser = %s\n" % user)
+        with open(cfg) as f:
+            text = f.read()
+        text = text.replace("application_name = node0\n", "application_name = %s\n" % app, 1)
+        text = text.replace("[timeouts]\n", "[timeouts]\nfollow = 30\n", 1)
+        c._write_owner_file(cfg, text)
+        c.stop(0, "fast")
+        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0)
+        self.assertEqual(run.rc, 0, run.describe())
+        fol = follow_hook(c, cfg, follower=0, new_primary=1, old_primary=0)
+        start_log = os.path.join(c.node(0).datadir, "pgfailover-start.log")
+        tail = ""
+        if os.path.exists(start_log):
+            with open(start_log, errors="replace") as f:
+                tail = "".join(f.readlines()[-8:])
+        why = "%s\nnode0's server log (pg_ctl start -l) ends with:\n%s" % (fol.describe(), tail)
+        self.assertEqual(fol.rc, 0, why)
+        self.assertEqual(fol.verdict["rejoin"], "clean", why)
+        rows = c.psql(1, "SELECT usename, application_name FROM pg_stat_replication WHERE state = 'streaming'")
+        self.assertEqual(rows, [(user, app)], why)
+        self.assertEqual(c.psql_value(0, "SELECT pg_is_in_recovery()"), "t")
+        return c, fol
+
+    def test_role_with_quote_and_name_with_backslash(self):
+        self.follow_as(60, "o'neil", "node0\\x")
+
+    def test_role_and_name_with_backslash(self):
+        self.follow_as(70, "DOM\\svc", "node0\\b")
+
+    def test_pg11_recovery_conf(self):
+        try:
+            pg_bindir(11)
+        except PgError as e:
+            self.skipTest(str(e))
+        c, fol = self.follow_as(80, "o'neil", "node0'q", pg_version=11)
+        self.assertTrue(os.path.exists(os.path.join(c.node(0).datadir, "recovery.conf")))
 
 
 if __name__ == "__main__":

@@ -240,6 +240,115 @@ class NoServerTest(unittest.TestCase):
         print("\npgpool arguments: %d runs, %d refused with exit code 2, %d taken as data"
               % (self.runs, refused, accepted), flush=True)
 
+    def test_pgpool_data_directory_gets_the_configured_path_check(self):
+        """%D and %R fill in a node's data directory only when they pass the
+        check a configured data_directory gets; otherwise a warning names the
+        placeholder and the reason, and the run goes on without it."""
+        cfg = self.config({"node.0": {"data_directory": ""}, "node.1": {"data_directory": ""}})
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(re.sub(r"(?m)^data_directory = \n", "", text))
+        for bad in ['/d/x"q', "/d/$(touch %s)" % self.marker, "/d/`touch %s`" % self.marker,
+                    "/d/${HOME}", "/d/a\\b", "relative/dir"]:
+            for position, placeholder in ((3, "%D"), (9, "%R")):
+                with self.subTest(placeholder=placeholder, value=bad):
+                    args = self.valid_args()
+                    args[position] = bad
+                    rc, _out, err = self.cli(["failover"] + args, cfg)
+                    self.assertIn("ignoring pgpool's data directory (%s) " % placeholder, err)
+                    # the run goes on without it, and fails on the closed ports
+                    self.assertNotIn(rc, (0, 2), err[-2000:])
+                    self.assertEqual(self.listener.count(), 0)
+
+    # ---- the cluster lock --------------------------------------------------
+
+    def standby_failure(self, cfg):
+        """pgpool's failover_command for standby 1 (the primary is node 0):
+        the first step takes the cluster lock, the next connects to node 0
+        (a closed port)."""
+        args = self.valid_args()
+        args[0] = "1"
+        return self.cli(["failover"] + args, cfg)
+
+    def hold_flock(self, path):
+        """Hold an exclusive flock on `path` for the rest of the test."""
+        import fcntl
+        fd = os.open(path, os.O_RDONLY)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def test_lock_file_of_another_user_is_refused_at_once(self):
+        """A lock file another user created (and holds) is refused with exit
+        code 9, naming the file and its owner, instead of waited on for
+        [timeouts] lock and then blamed on another pgfailover run."""
+        if not ROOT:
+            self.skipTest("needs root to create a file owned by another user")
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        lock = os.path.join(self.dir, "squatted.lock")
+        with open(lock, "w"):
+            pass
+        os.chown(lock, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(lock, 0o666)       # anybody may open it: the squatter holds it
+        self.hold_flock(lock)
+        cfg = self.config({"general": {"lock_file": lock}, "timeouts": {"lock": "20"}})
+        rc, _out, err = self.standby_failure(cfg)
+        self.assertEqual(rc, 9, err[-2000:])
+        self.assertIn("(PGFO_ERR_LOCKED, exit code 9)", err)
+        self.assertIn("lock file %s is owned by nobody (uid %d)" % (lock, nobody.pw_uid), err)
+        self.assertNotIn("another pgfailover run", err)
+
+    def test_lock_file_or_directory_open_to_others_is_refused(self):
+        """flock needs only an open file, so a lock file others can read (or
+        a directory others can write, where they could create it first) lets
+        another user hold the cluster lock: refused, exit code 9."""
+        lock = os.path.join(self.dir, "readable.lock")
+        with open(lock, "w"):
+            pass
+        os.chmod(lock, 0o644)
+        cfg = self.config({"general": {"lock_file": lock}, "timeouts": {"lock": "20"}})
+        rc, _out, err = self.standby_failure(cfg)
+        self.assertEqual(rc, 9, err[-2000:])
+        self.assertIn("lock file %s is open to other users (mode 0644" % lock, err)
+        shared = os.path.join(self.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)    # like /tmp
+        cfg = self.config({"general": {"lock_file": os.path.join(shared, "x.lock")}})
+        rc, _out, err = self.standby_failure(cfg)
+        self.assertEqual(rc, 9, err[-2000:])
+        self.assertIn("lock directory %s is writable by other users (mode 1777" % shared, err)
+        self.assertFalse(os.path.exists(os.path.join(shared, "x.lock")), "lock file created anyway")
+
+    def test_default_lock_is_in_the_spool_directory(self):
+        """Without lock_file the lock is <spool_directory>/<cluster_name>.lock,
+        the directory created 0700 if missing. A file another user left at the
+        old default, /tmp/pgfailover-<cluster_name>.lock, changes nothing."""
+        name = "hostile-lock-%d" % os.getpid()
+        spool = os.path.join(self.dir, "spool-for-lock")
+        old_default = os.path.join(tempfile.gettempdir(), "pgfailover-%s.lock" % name)
+        if ROOT:
+            import pwd
+            nobody = pwd.getpwnam("nobody")
+            with open(old_default, "w"):
+                pass
+            self.addCleanup(os.unlink, old_default)
+            os.chown(old_default, nobody.pw_uid, nobody.pw_gid)
+            os.chmod(old_default, 0o666)
+            self.hold_flock(old_default)
+        cfg = self.config({"general": {"cluster_name": name, "spool_directory": spool, "lock_file": ""},
+                           "timeouts": {"lock": "20"}})
+        with open(cfg) as f:
+            text = f.read()
+        with open(cfg, "w") as f:
+            f.write(re.sub(r"(?m)^lock_file = \n", "", text))
+        rc, _out, err = self.standby_failure(cfg)
+        self.assertNotEqual(rc, 9, err[-2000:])
+        self.assertIn("step lock done", err)
+        self.assertIn("holding %s/%s.lock" % (spool, name), err)
+        self.assertEqual(os.stat(spool).st_mode & 0o7777, 0o700)
+        self.assertEqual(os.stat(os.path.join(spool, name + ".lock")).st_mode & 0o7777, 0o600)
+
     # ---- configuration values ---------------------------------------------
 
     KEYS = [
@@ -486,6 +595,38 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(run.step("read_checkpoint")["outcome"], "succeeded", run.describe())
         self.assertGreater(sshd.sessions(since), 0, "ssh was not used")
         self.assertNoMarker(extra=[sshd.dir] if hasattr(sshd, "dir") else [])
+
+    def test_pgpool_data_directory_with_shell_syntax_never_reaches_pg_ctl(self):
+        """A node the configuration knows without a data directory takes
+        pgpool's %D; pg_ctl start hands that to /bin/sh in double quotes,
+        where $(...) and backticks still run. Such a %D gets the same check as
+        a configured data_directory: ignored with a warning, the run stops
+        (exit 3) before any program sees it."""
+        c = self.cluster(20)
+        cfg = write_config(c)
+        c.stop(0, "fast")
+        run = start_cli(["failover"] + pgpool_args(c, failed=0, new_main=1, old_primary=0), cfg).wait(180)
+        self.assertEqual(run.rc, 0, run.describe())
+        # follow-primary with node 0's data directory from pgpool only, through
+        # a symlink whose name runs commands in a shell
+        link = os.path.join(c.base, "d$(touch %s)`touch %s`" % (self.MARKER, self.MARKER))
+        os.symlink(c.node(0).datadir, link)
+        with open(cfg) as f:
+            text = f.read()
+        text = text.replace("data_directory = %s\n" % c.node(0).datadir, "", 1)
+        self.assertNotIn(c.node(0).datadir + "\n", text)
+        no_dir = os.path.join(c.base, "no-dir.conf")
+        c.write_owner_file(no_dir, text)
+        os.chmod(no_dir, 0o600)
+        args = pgpool_args(c, 0, 1, 0)
+        args[3] = link
+        fol = start_cli(["follow-primary"] + args, no_dir).wait(180)
+        self.assertNoMarker()
+        self.assertEqual(fol.rc, 3, fol.describe())
+        self.assertIn("ignoring pgpool's data directory (%D)", fol.stderr)
+        self.assertIn("pg_ctl passes this path through a shell", fol.stderr)
+        self.assertIn("data_directory is not set", fol.stderr)
+        self.assertFalse(c.is_running(0))
 
 
 if __name__ == "__main__":

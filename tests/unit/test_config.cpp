@@ -151,9 +151,10 @@ TEST_F(ConfigTest, DefaultsFromAnEmptyFile) {
     EXPECT_EQ(c.on_running, OnRunning::Stop);
     EXPECT_EQ(c.sync_policy, SyncPolicy::Adapt);
     EXPECT_TRUE(c.nodes.empty());
-    EXPECT_EQ(lock_file_path(c), "/tmp/pgfailover-pgfailover.lock");
+    EXPECT_EQ(lock_file_path(c), "/var/spool/pgfailover/pgfailover.lock");
     c.cluster_name = "main";
-    EXPECT_EQ(lock_file_path(c), "/tmp/pgfailover-main.lock");
+    c.spool_directory = "/srv/pgfailover";
+    EXPECT_EQ(lock_file_path(c), "/srv/pgfailover/main.lock");
 }
 
 TEST_F(ConfigTest, MissingOrUnreadableFile) {
@@ -484,6 +485,40 @@ TEST_F(ConfigTest, RejoinReplicationAndPcpSettings) {
     expect_error("[pcp]\nport = 0\n", 2, {"[pcp] port"});
     expect_error("[pcp]\npassfile = relative/pcppass\n", 2, {"[pcp] passfile"});
     expect_error("[pcp]\nhost = -oProxyCommand=x\n", 2, {"[pcp] host"});
+}
+
+// Role names go into primary_conninfo: quotes and backslashes are legal
+// there (and escaped where written), control characters and names PostgreSQL
+// would cut are not.
+TEST_F(ConfigTest, RoleNames) {
+    Config c = load("[connection]\nuser = o'neil\n[replication]\nuser = DOM\\svc\n");
+    EXPECT_EQ(c.user, "o'neil");
+    EXPECT_EQ(c.repl_user, "DOM\\svc");
+    for (const std::string sec : {"connection", "replication"}) {
+        SCOPED_TRACE(sec);
+        expect_error("[" + sec + "]\nuser = rep\x01l\n", 2,
+                     {"[" + sec + "] user: 'rep\\x01l' contains a control character (\\x01; not allowed in a role name"});
+        expect_error("[" + sec + "]\nuser = " + std::string(64, 'r') + "\n", 2,
+                     {"[" + sec + "] user: ", "is longer than 63 bytes"});
+        EXPECT_NO_THROW(load("[" + sec + "]\nuser = " + std::string(63, 'r') + "\n"));
+        Config d;
+        try {
+            apply_setting(d, sec, "user", "rep\nl", "option");
+            ADD_FAILURE() << "a newline in a role name was accepted";
+        } catch (const Error &e) {
+            EXPECT_EQ(e.code(), PGFO_ERR_CONFIG);
+            EXPECT_NE(std::string(e.what()).find("option: [" + sec + "] user: 'rep\\x0al' contains a control character (\\x0a;"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+    // Set behind the parser's back (a struct filled by hand): validate_config
+    // still refuses it.
+    Config e;
+    e.repl_user = std::string("a\0b", 3);
+    EXPECT_THROW(validate_config(e), Error);
+    e.repl_user = "o'neil\\x";
+    EXPECT_NO_THROW(validate_config(e));
 }
 
 // ssh runs ProxyCommand, LocalCommand (with PermitLocalCommand) and
