@@ -1,5 +1,5 @@
-// Bringing nodes back: follow-primary (pgpool's follow_primary_command) and
-// a planned switchover. Step tables in follow.cpp, like failover.cpp.
+// Bringing nodes back: follow-primary (pgpool's follow_primary_command).
+// Step tables in follow.cpp, like failover.cpp.
 #pragma once
 
 #include <string>
@@ -37,10 +37,5 @@ RejoinDecision decide_rejoin(Context &ctx, const Node &follower, uint32_t timeli
 // The same for configured nodes: reads the primary's timeline and history.
 // Throws PGFO_ERR_STATE when the follower still runs.
 RejoinDecision rejoin_decision(Context &ctx, int follower, int primary);
-
-// Planned switchover to `target`: preflight, then the safe failover (the
-// primary is stopped in fast mode), the old primary follows, every other
-// standby follows, synchronous replication restored.
-void switchover(Context &ctx, int target);
 
 } // namespace pgfo
