@@ -77,16 +77,12 @@ void switchover(Context &ctx, int target) {
             return;
         }
         // A switchover stops the primary itself, whatever on_running says for hooks.
-        OnRunning saved = ctx.cfg.on_running;
-        ctx.cfg.on_running = OnRunning::Stop;
         try {
-            failover(ctx, from->id, to.id, from->id);
+            failover(ctx, from->id, to.id, from->id, OnRunning::Stop);
         } catch (...) {
-            ctx.cfg.on_running = saved;
             keep_part();
             throw;
         }
-        ctx.cfg.on_running = saved;
         keep_part();
         follow_primary(ctx, from->id, to.id);
         keep_part();
