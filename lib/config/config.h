@@ -14,6 +14,7 @@ enum class OnRunning { Stop, Refuse };        // old primary still up and health
 enum class SyncPolicy { Adapt, Keep, Async }; // synchronous_standby_names on the new primary
 enum class RewindPolicy { Never, Auto };      // a node that cannot follow without pg_rewind
 enum class WebhookFormat { Json, Slack };      // the event object, or {"text": "..."} (Slack, Mattermost)
+enum class PreCheckpoint { Off, Once, Twice }; // CHECKPOINTs a switchover runs before it stops the primary
 
 struct Node {
     int id = -1;
@@ -100,6 +101,13 @@ struct Config {
     // [timeouts] for bringing nodes back
     double follow_timeout = 120;           // a follower streaming and caught up
     double rewind_timeout = 600;           // pg_rewind
+
+    // [switchover] gates checked before any downtime, and the checkpoint before the stop
+    std::string max_lag = "64MB";          // as written: a size (16MB), a time (5s) or off
+    long long max_lag_bytes = 64LL << 20;  // -1: no limit in bytes
+    double max_lag_seconds = -1;           // -1: no limit in time
+    int max_archive_backlog = 32;          // WAL files waiting for archive_command; -1: no limit
+    PreCheckpoint pre_checkpoint = PreCheckpoint::Twice;
 
     // [node.N]
     std::map<int, Node> nodes;

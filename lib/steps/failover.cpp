@@ -653,6 +653,12 @@ void failover(Context &ctx, int failed, int candidate, int old_primary, std::opt
     }
 }
 
+std::vector<StepInfo> primary_failover_steps() {
+    std::vector<StepInfo> v;
+    for (const auto &s : kPrimaryFailover) v.push_back({s.name, s.what});
+    return v;
+}
+
 void failover_from_pgpool(Context &ctx, const std::vector<std::string> &args) {
     PgpoolArgs a = parse_pgpool_args(args);
     ctx.log().info("failover_command: failed node {} ({}:{}), new main {}, old main {}, old primary {}",

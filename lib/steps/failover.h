@@ -8,6 +8,7 @@
 
 #include "core/context.h"
 #include "pgpool/args.h"
+#include "steps/runner.h"
 
 namespace pgfo {
 
@@ -25,5 +26,8 @@ void merge_pgpool_nodes(Context &ctx, const PgpoolArgs &args);
 // ctx.result_json; failures throw pgfo::Error after the report is written.
 void failover(Context &ctx, int failed, int candidate, int old_primary,
               std::optional<OnRunning> on_running = std::nullopt);
+
+// The primary failover's steps, in order (its step table).
+std::vector<StepInfo> primary_failover_steps();
 
 } // namespace pgfo

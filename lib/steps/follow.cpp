@@ -352,6 +352,12 @@ void follow_primary(Context &ctx, int follower, int primary) {
     ctx.result_json = run.finish(PGFO_OK, msg, v);
 }
 
+std::vector<StepInfo> follow_primary_steps() {
+    std::vector<StepInfo> v;
+    for (const auto &s : kFollowPrimary) v.push_back({s.name, s.what});
+    return v;
+}
+
 void follow_primary_from_pgpool(Context &ctx, const std::vector<std::string> &args) {
     PgpoolArgs a = parse_pgpool_args(args);
     ctx.log().info("follow_primary_command: node {} follows new primary {} (old primary {})", a.failed_node,

@@ -8,6 +8,7 @@
 #include "core/context.h"
 #include "pg/control.h"
 #include "pg/history.h"
+#include "steps/runner.h"
 
 namespace pgfo {
 
@@ -20,6 +21,9 @@ void follow_primary(Context &ctx, int follower, int primary);
 // pgpool's follow_primary_command arguments (%d %h %p %D %m %H %M %P %r %R %N %S):
 // %d must follow the new primary %m.
 void follow_primary_from_pgpool(Context &ctx, const std::vector<std::string> &args);
+
+// follow-primary's steps, in order (its step table).
+std::vector<StepInfo> follow_primary_steps();
 
 // Can a stopped node follow a primary on `timeline` (with `history`)
 // without pg_rewind? From its pg_control: a clean shutdown's checkpoint end,
