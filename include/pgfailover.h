@@ -157,7 +157,10 @@ PGFO_API pgfo_status_t pgfo_ctx_set_log_callback(pgfo_ctx_t *ctx, pgfo_log_fn fn
 
 /*
  * Event callback: fired on every step transition (step started, succeeded,
- * failed, skipped) and on run start and end. The event is borrowed for the
+ * failed, skipped) and on run start and end. While a step waits it may also
+ * get "step.progress" events (at most one every 0.25 s: elapsed_s, and
+ * lsn_distance / waiting_for where the wait has them); these go to the
+ * callback only, never to webhooks, and carry seq 0. The event is borrowed for the
  * duration of the call only. A callback must not call into the same context.
  */
 typedef void (*pgfo_event_fn)(const pgfo_event_t *event, void *user_data);

@@ -10,21 +10,55 @@
   before it stops it, reports the write gap its probe saw (last commit on
   the old primary to the first on the new one), and loses nothing;
 - --dry-run lists every step it would run, with its timeout, and changes
-  nothing.
+  nothing;
+- at a terminal (a pty): status prints its table with no log line above it
+  and a summary; switchover prints each step as it ends and a summary with
+  the write gap; with a pipe instead, the same commands stay log-only.
 """
 
+import json
 import os
+import pty
+import select
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from pgcluster import PgCluster  # noqa: E402
-from pgfo import RoleAsserts, start_cli, write_config  # noqa: E402
+from pgcluster import PgCluster, owner_prefix  # noqa: E402
+from pgfo import RoleAsserts, cli_path, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 1300
 REFUSED = 8
+
+
+def run_on_pty(argv, timeout=300):
+    """Run argv with standard output on a pseudo terminal (standard error a
+    pipe): (exit code, what the terminal got, standard error)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:         # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    err = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    proc.wait(30)
+    return proc.returncode, out.decode(errors="replace"), err
 
 
 class SwitchoverTest(RoleAsserts, unittest.TestCase):
@@ -163,6 +197,39 @@ class SwitchoverTest(RoleAsserts, unittest.TestCase):
         self.assertEqual(text.rc, 0, text.describe())
         self.assertIn("Plan (dry run, nothing changed): %d steps" % len(plan), text.stdout)
         self.assertRegex(text.stdout, r"\n  wait_shutdown +60 s  wait until the old primary is down")
+
+    def test_terminal_output(self):
+        c = self.cluster(offset=50)
+        cfg = self.config(c)
+        base = list(owner_prefix()) + [cli_path(), "--config", cfg]
+        # status at a terminal: the table first, no log line, a summary
+        rc, out, err = run_on_pty(base + ["status"], timeout=60)
+        self.assertEqual(rc, 0, out + err)
+        lines = [ln for ln in out.replace("\r\033[K", "").replace("\r", "").split("\n") if ln.strip()]
+        self.assertTrue(lines[0].startswith("node "), out)
+        self.assertNotIn(" info ", out + err)
+        self.assertIn("2 nodes: primary node 0, 1 standby(s), 0 down", out)
+        # status into a pipe: the table, still no info line above it
+        piped = start_cli(["status"], cfg, json_report=False).wait(60)
+        self.assertEqual(piped.rc, 0, piped.describe())
+        self.assertTrue(piped.stdout.startswith("node "), piped.describe())
+        self.assertNotIn(" info ", piped.stderr)
+        # switchover at a terminal: each step as it ends, then the summary
+        rc, out, err = run_on_pty(base + ["switchover", "--to", "1"], timeout=300)
+        self.assertEqual(rc, 0, out + err)
+        for step in ("preflight", "gates", "checkpoint", "wait_shutdown", "promote", "wait_streaming"):
+            self.assertRegex(out, r"  (done|skip) %s +\d+\.\d{3} s  " % step)
+        self.assertRegex(out, r"switchover succeeded in \d+\.\d s")
+        self.assertRegex(out, r"write gap: +\d+\.\d{3} s")
+        self.assertNotIn(" info ", err)
+        self.assertPrimary(c, 1)
+        # and back, into a pipe without --json: log lines only, no terminal control
+        piped = start_cli(["switchover", "--to", "0"], cfg, json_report=False).wait(300)
+        self.assertEqual(piped.rc, 0, piped.describe())
+        self.assertIn("step wait_shutdown", piped.stderr)
+        self.assertNotIn("\033[K", piped.stdout)
+        self.assertNotIn("  done ", piped.stdout)
+        self.assertPrimary(c, 0)
 
 
 if __name__ == "__main__":
