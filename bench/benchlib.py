@@ -62,6 +62,25 @@ def split_by_rewind(runs):
                 statistics.median(good), len(good)))
 
 
+def error_text(e):
+    """An exception as one line for a run's "error"."""
+    return "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+
+
+def end_run(r, procs, writer, node):
+    """After a run: kill the load processes still running, stop the writer,
+    and count in r["lost"] the acknowledged rows missing on `node`."""
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
+    writer.stop()
+    try:
+        r["lost"] = len(writer.missing_on(node))
+    except Exception as e:  # noqa: BLE001
+        r["error"] = r["error"] or "rows not checked: %s" % e
+
+
 def finish(text, markdown, results):
     """Print the report, write it to `markdown` (if given); the exit status:
     1 when any run of `results` ({key: [run, ...]}) recorded an error."""

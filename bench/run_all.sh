@@ -16,6 +16,8 @@
 #                              slow: 5 runs per strategy (3 of sleep10)
 #   bench/pgpool_downtime.py   10 runs each of pgfailover and the immediate
 #                              promote as failover_command (3 of sleep10)
+#   bench/switchover_checkpoint.py  `pgfailover switchover` with checkpoint
+#                              off / once / twice, light and heavy: 5 runs each
 # Clusters use port offsets 400-499 (PGFO_TEST_PORT_BASE + offset).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,10 +34,10 @@ export PGFO_CLI=${PGFO_CLI:-$here/../build/cli/pgfailover}
 
 if (( quick )); then
   cli=(--runs 10); load=(--runs 2 --sleep-runs 1); slow=(--runs 1 --sleep-runs 0)
-  pool=(--runs 2 --sleep-runs 0)
+  pool=(--runs 2 --sleep-runs 0); ckpt=(--runs 1)
 else
   cli=(--runs 50); load=(--runs 10 --sleep-runs 5); slow=(--runs 5 --sleep-runs 3)
-  pool=(--runs 10 --sleep-runs 3)
+  pool=(--runs 10 --sleep-runs 3); ckpt=(--runs 5)
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pgfo-bench.XXXXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -45,6 +47,7 @@ python3 "$here/cli_startup.py" "${cli[@]}" --markdown "$tmp/cli.md" || status=1
 python3 "$here/switchover.py" "${load[@]}" --modes load --markdown "$tmp/load.md" || status=1
 python3 "$here/switchover.py" "${slow[@]}" --modes slow --markdown "$tmp/slow.md" || status=1
 python3 "$here/pgpool_downtime.py" "${pool[@]}" --markdown "$tmp/pgpool.md" || status=1
+python3 "$here/switchover_checkpoint.py" "${ckpt[@]}" --markdown "$tmp/ckpt.md" || status=1
 
 section() {     # title, file
   printf '### %s\n\n' "$1"
@@ -63,6 +66,7 @@ section() {     # title, file
   section "Write downtime under pgbench load" "$tmp/load.md"
   section "Write downtime with a slow shutdown checkpoint" "$tmp/slow.md"
   section "Client-side downtime through pgpool-II" "$tmp/pgpool.md"
+  section "Switchover: the CHECKPOINT before the stop" "$tmp/ckpt.md"
 } > "$out"
 echo "bench/run_all.sh: results in $out" >&2
 exit "$status"

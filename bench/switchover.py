@@ -272,17 +272,8 @@ def one_run(strategy, mode, offset):
                 if state == "streaming":
                     r["rejoin"] = secs
         except Exception as e:  # noqa: BLE001 - one bad run must not lose the others
-            r["error"] = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
-        finally:
-            for p in (load, load2):
-                if p is not None and p.poll() is None:
-                    p.kill()
-                    p.wait()
-            w.stop()
-        try:
-            r["lost"] = len(w.missing_on(1))
-        except Exception as e:  # noqa: BLE001
-            r["error"] = r["error"] or "rows not checked: %s" % e
+            r["error"] = benchlib.error_text(e)
+        benchlib.end_run(r, (load, load2), w, 1)
         return r
 
 

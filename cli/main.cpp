@@ -1,9 +1,17 @@
 // pgfailover: the command pgpool-II runs as failover_command, and the
 // commands an operator runs by hand. A thin layer over libpgfailover's C
 // interface: parse the command line, configure a context, call, report.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -19,10 +27,14 @@ struct Options {
     bool quiet = false;
     bool json = false;
     bool dry_run = false;
+    bool level_given = false; // --log-level on the command line
+    bool terminal = false;    // standard output is a terminal, and neither --json nor -q
+    bool quiet_info = false;  // info lines would only clutter what is printed (status, check, a terminal)
 };
 
 pgfo_log_level_t level_from(const Options &o) {
     if (o.quiet) return PGFO_LOG_WARNING;
+    if (!o.level_given && o.quiet_info) return PGFO_LOG_WARNING;
     if (o.log_level == "debug") return PGFO_LOG_DEBUG;
     if (o.log_level == "warning") return PGFO_LOG_WARNING;
     if (o.log_level == "error") return PGFO_LOG_ERROR;
@@ -59,7 +71,113 @@ pgfo_status_t setup(pgfo_ctx_t *ctx, const Options &o) {
     return pgfo_ctx_set_dry_run(ctx, o.dry_run ? 1 : 0);
 }
 
-void print_report(pgfo_ctx_t *ctx, const Options &o) {
+std::string lsn_distance_text(const nlohmann::json &v) {
+    if (!v.is_number()) return "";
+    double b = v.get<double>();
+    char buf[48];
+    if (b >= 10.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.0f MB behind", b / (1024 * 1024));
+    else if (b >= 10.0 * 1024) std::snprintf(buf, sizeof buf, "%.0f kB behind", b / 1024);
+    else std::snprintf(buf, sizeof buf, "%.0f bytes behind", b);
+    return buf;
+}
+
+// What a person at a terminal sees while a run goes on: every step as it
+// ends (unless `steps` is off: status and check print their own table), and
+// one line, rewritten in place, with the step under way, its elapsed time
+// and, while a wait reports it, the LSN distance still to go.
+class Live {
+public:
+    explicit Live(bool steps) : steps_(steps), ticker_([this] { tick(); }) {}
+    ~Live() { stop(); }
+    void stop() {
+        if (halt_.exchange(true)) return;
+        ticker_.join();
+        std::lock_guard<std::mutex> g(mu_);
+        clear_line();
+    }
+    static void on_event(const pgfo_event_t *ev, void *user) { static_cast<Live *>(user)->event(ev); }
+
+private:
+    void event(const pgfo_event_t *ev) {
+        std::string name = pgfo_event_name(ev);
+        auto e = nlohmann::json::parse(pgfo_event_json(ev), nullptr, false);
+        if (e.is_discarded()) return;
+        std::lock_guard<std::mutex> g(mu_);
+        if (name == "step.started") {
+            step_ = pgfo_event_step(ev);
+            started_ = std::chrono::steady_clock::now();
+            distance_.clear();
+            waiting_for_.clear();
+        } else if (name == "step.progress") {
+            distance_ = lsn_distance_text(e.value("lsn_distance", nlohmann::json()));
+            waiting_for_ = e.value("waiting_for", "");
+        } else if (name == "step.succeeded" || name == "step.skipped" || name == "step.failed") {
+            clear_line();
+            step_.clear();
+            if (!steps_) return;
+            const char *mark = name == "step.succeeded" ? "done" : name == "step.skipped" ? "skip" : "FAIL";
+            std::string text = e.contains("error") ? e.value("error", "") : e.value("summary", "");
+            std::printf("  %s %-16s %7.3f s  %s\n", mark, pgfo_event_step(ev), e.value("duration_s", 0.0),
+                        text.c_str());
+            std::fflush(stdout);
+        } else if (steps_ && name.size() > 8 && name.compare(name.size() - 8, 8, ".started") == 0) {
+            clear_line();
+            std::string what = name.substr(0, name.size() - 8);
+            const auto &nodes = e.value("nodes", nlohmann::json::object());
+            if (nodes.contains("follower")) what += " node " + std::to_string(nodes["follower"].value("id", -1));
+            if (nodes.contains("candidate")) what += " to node " + std::to_string(nodes["candidate"].value("id", -1));
+            if (nodes.contains("target")) what += " to node " + std::to_string(nodes["target"].value("id", -1));
+            std::printf("%s%s\n", what.c_str(), e.value("dry_run", false) ? " (dry run)" : "");
+            std::fflush(stdout);
+        }
+    }
+    void tick() {
+        while (!halt_) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            std::lock_guard<std::mutex> g(mu_);
+            if (step_.empty()) continue;
+            double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+            if (secs < 0.3) continue;
+            std::string line = "  ... " + step_ + "  " + std::to_string(static_cast<int>(secs * 10) / 10) + "." +
+                               std::to_string(static_cast<int>(secs * 10) % 10) + " s";
+            if (!waiting_for_.empty()) line += "  waiting for " + waiting_for_;
+            if (!distance_.empty()) line += ", " + distance_;
+            std::printf("\r\033[K%s", line.c_str());
+            std::fflush(stdout);
+            shown_ = true;
+        }
+    }
+    void clear_line() {
+        if (!shown_) return;
+        std::printf("\r\033[K");
+        std::fflush(stdout);
+        shown_ = false;
+    }
+
+    const bool steps_;
+    std::mutex mu_;
+    std::string step_, distance_, waiting_for_;
+    std::chrono::steady_clock::time_point started_{};
+    bool shown_ = false;
+    std::atomic<bool> halt_{false};
+    std::thread ticker_; // last: starts once the rest is set up
+};
+
+void print_plan(const nlohmann::json &plan) {
+    std::cout << "Plan (dry run, nothing changed): " << plan.size() << " steps\n";
+    std::string run;
+    for (const auto &p : plan) {
+        if (p.value("run", "") != run) {
+            run = p.value("run", "");
+            std::printf("%s:\n", run.c_str());
+        }
+        std::printf("  %-16s %6.0f s  %s\n", p.value("step", "").c_str(), p.value("timeout_s", 0.0),
+                    p.value("what", "").c_str());
+    }
+    std::cout << "(the timeout is the longest the step may take; the gates above ran for real)\n";
+}
+
+void print_report(pgfo_ctx_t *ctx, const Options &o, bool live) {
     const char *report = pgfo_ctx_result_json(ctx);
     if (o.json) {
         std::cout << report << std::endl;
@@ -67,22 +185,36 @@ void print_report(pgfo_ctx_t *ctx, const Options &o) {
     }
     auto r = nlohmann::json::parse(report, nullptr, false);
     if (r.is_discarded() || !r.contains("steps")) return;
-    if (o.dry_run) std::cout << "Plan (dry run, nothing changed):\n";
-    auto print_steps = [](const nlohmann::json &steps) {
-        for (const auto &s : steps) {
-            std::string outcome = s.value("outcome", "");
-            std::string text = s.contains("error") ? s.value("error", "") : s.value("summary", "");
-            std::printf("  %-16s %-9s %s\n", s.value("name", "").c_str(), outcome.c_str(), text.c_str());
-        }
-    };
-    print_steps(r["steps"]);
-    // A switchover is made of runs (failover, follow_primary ...): their steps too.
-    if (r.contains("parts") && r["parts"].is_array())
-        for (const auto &part : r["parts"]) {
-            if (!part.is_object() || !part.contains("steps")) continue;
-            std::printf("%s:\n", part.value("kind", "").c_str());
-            print_steps(part["steps"]);
-        }
+    if (!live) {
+        if (o.dry_run && !r.contains("plan")) std::cout << "Plan (dry run, nothing changed):\n";
+        auto print_steps = [](const nlohmann::json &steps) {
+            for (const auto &s : steps) {
+                std::string outcome = s.value("outcome", "");
+                std::string text = s.contains("error") ? s.value("error", "") : s.value("summary", "");
+                std::printf("  %-16s %-9s %s\n", s.value("name", "").c_str(), outcome.c_str(), text.c_str());
+            }
+        };
+        print_steps(r["steps"]);
+        // A switchover is made of runs (failover, follow_primary ...): their steps too.
+        if (r.contains("parts") && r["parts"].is_array())
+            for (const auto &part : r["parts"]) {
+                if (!part.is_object() || !part.contains("steps")) continue;
+                std::printf("%s:\n", part.value("kind", "").c_str());
+                print_steps(part["steps"]);
+            }
+    }
+    if (r.contains("plan")) print_plan(r["plan"]);
+    if (live) {
+        // The summary: the outcome, then the numbers a person asks for first.
+        std::printf("\n%s %s in %.1f s\n", r.value("kind", "").c_str(),
+                    r.value("status", "") == "PGFO_OK" ? "succeeded" : "FAILED", r.value("duration_s", 0.0));
+        const auto &v = r.value("verdict", nlohmann::json::object());
+        if (v.contains("write_gap_s") && v["write_gap_s"].is_number())
+            std::printf("  write gap:  %.3f s (last commit on the old primary to the first on the new one)\n",
+                        v["write_gap_s"].get<double>());
+        if (v.contains("old_primary_rejoin"))
+            std::printf("  old primary rejoined: %s\n", v.value("old_primary_rejoin", "").c_str());
+    }
     std::cout << r.value("message", "") << std::endl;
 }
 
@@ -97,8 +229,8 @@ std::string text_of(const nlohmann::json &v) {
     return v.dump();
 }
 
-// pgfailover status: one line per node.
-void print_status(pgfo_ctx_t *ctx) {
+// pgfailover status: one line per node (and, at a terminal, a summary).
+void print_status(pgfo_ctx_t *ctx, bool summary) {
     auto r = nlohmann::json::parse(pgfo_ctx_result_json(ctx), nullptr, false);
     if (r.is_discarded() || !r.contains("cluster")) return;
     std::printf("%-4s %-22s %-8s %-3s %-12s %-12s %-10s %-7s %-9s %s\n", "node", "address", "role", "tl", "lsn",
@@ -128,6 +260,29 @@ void print_status(pgfo_ctx_t *ctx) {
                         s.value("active", false) ? ", active" : "");
         }
     }
+    if (!summary) return;
+    int primaries = 0, standbys = 0, down = 0;
+    long long worst = -1;
+    std::string primary;
+    for (const auto &n : r["cluster"]) {
+        std::string role = n.value("reachable", false) ? n.value("role", "?") : "DOWN";
+        if (role == "primary") {
+            ++primaries;
+            primary = "node " + std::to_string(n.value("id", -1));
+        } else if (role == "standby") {
+            ++standbys;
+        } else if (role == "DOWN") {
+            ++down;
+        }
+        if (n.contains("lag_bytes") && n["lag_bytes"].is_number()) worst = std::max(worst, n["lag_bytes"].get<long long>());
+    }
+    std::printf("\n%zu nodes: %s, %d standby(s), %d down", r["cluster"].size(),
+                primaries == 1   ? ("primary " + primary).c_str()
+                : primaries == 0 ? "NO primary"
+                                 : (std::to_string(primaries) + " PRIMARIES").c_str(),
+                standbys, down);
+    if (worst >= 0) std::printf("; largest lag %lld bytes", worst);
+    std::printf("\n");
 }
 
 // pgfailover check: one line per problem, with what to fix.
@@ -152,8 +307,9 @@ int main(int argc, char **argv) {
     Options o;
     app.add_option("-c,--config", o.config,
                    "configuration file (default: $PGFAILOVER_CONFIG, else /etc/pgfailover/pgfailover.conf)");
-    app.add_option("--log-level", o.log_level, "standard error log level")
-        ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+    auto *level_opt = app.add_option("--log-level", o.log_level, "standard error log level (default: info; "
+                                                                  "warning for status, check and at a terminal)")
+                          ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
     app.add_flag("-q,--quiet", o.quiet, "log warnings and errors only");
     app.add_flag("--json", o.json, "print the run's report as JSON on standard output");
 
@@ -183,7 +339,11 @@ int main(int argc, char **argv) {
     int switch_to = -1;
     so->add_option("--to", switch_to, "the standby (pgpool node id) to promote")->required()->check(
         CLI::Range(0, 127));
-    so->add_flag("-n,--dry-run", o.dry_run, "check and print the plan; change nothing");
+    so->add_flag("-n,--dry-run", o.dry_run, "run the gates, print every step with its timeout; change nothing");
+    std::string max_lag;
+    so->add_option("--max-lag", max_lag,
+                   "refuse when the target replays more than this behind: a size (16MB) or a time (5s); "
+                   "default [switchover] max_lag");
 
     auto *st_cmd = app.add_subcommand("status", "every node: reachable, role, timeline, LSNs, lag, sync state");
     auto *ck_cmd = app.add_subcommand("check", "preflight: list every problem that would stop a failover");
@@ -202,9 +362,23 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    o.level_given = level_opt->count() > 0;
+    o.terminal = isatty(STDOUT_FILENO) == 1 && !o.json && !o.quiet;
+    const bool table = st_cmd->parsed() || ck_cmd->parsed();
+    o.quiet_info = table || o.terminal;
+
     Ctx ctx;
     pgfo_status_t st = setup(ctx.get(), o);
     if (st != PGFO_OK) return fail(ctx.get(), st, "configuration");
+    if (!max_lag.empty()) {
+        st = pgfo_ctx_set(ctx.get(), "switchover", "max_lag", max_lag.c_str());
+        if (st != PGFO_OK) return fail(ctx.get(), st, "--max-lag");
+    }
+    std::unique_ptr<Live> live;
+    if (o.terminal) {
+        live = std::make_unique<Live>(!table);
+        pgfo_ctx_set_event_callback(ctx.get(), &Live::on_event, live.get());
+    }
 
     const char *what = "failover";
     if (fo->parsed()) {
@@ -222,17 +396,19 @@ int main(int argc, char **argv) {
     } else if (st_cmd->parsed() || ck_cmd->parsed()) {
         what = st_cmd->parsed() ? "status" : "check";
         st = st_cmd->parsed() ? pgfo_status(ctx.get()) : pgfo_check(ctx.get());
+        if (live) live->stop();
         if (o.json) {
             std::cout << pgfo_ctx_result_json(ctx.get()) << std::endl;
         } else if (st_cmd->parsed()) {
-            print_status(ctx.get());
+            print_status(ctx.get(), o.terminal);
         } else {
             print_problems(ctx.get());
         }
         if (st == PGFO_ERR_CHECK) return st; // the problems are the message
         return st != PGFO_OK ? fail(ctx.get(), st, what) : 0;
     }
-    print_report(ctx.get(), o);
+    if (live) live->stop();
+    print_report(ctx.get(), o, live != nullptr);
     int rc = st != PGFO_OK ? fail(ctx.get(), st, what) : 0;
     // Webhooks: wait at most delivery_budget, the rest is spooled (logged).
     pgfo_ctx_flush_events(ctx.get(), -1.0);

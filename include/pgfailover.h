@@ -159,7 +159,10 @@ PGFO_API pgfo_status_t pgfo_ctx_set_log_callback(pgfo_ctx_t *ctx, pgfo_log_fn fn
 
 /*
  * Event callback: fired on every step transition (step started, succeeded,
- * failed, skipped) and on run start and end. The event is borrowed for the
+ * failed, skipped) and on run start and end. While a step waits it may also
+ * get "step.progress" events (at most one every 0.25 s: elapsed_s, and
+ * lsn_distance / waiting_for where the wait has them); these go to the
+ * callback only, never to webhooks, and carry seq 0. The event is borrowed for the
  * duration of the call only. A callback must not call into the same context.
  */
 typedef void (*pgfo_event_fn)(const pgfo_event_t *event, void *user_data);
@@ -330,9 +333,15 @@ PGFO_API pgfo_status_t pgfo_rejoin_decision(pgfo_ctx_t *ctx, int follower_node, 
                                             int *can_follow);
 
 /*
- * Planned switchover to target_node (a standby streaming from the primary):
- * the primary is stopped in fast mode, the same safe steps as a failover
- * promote the target, then the old primary and every other standby follow it.
+ * Planned switchover to target_node (a standby streaming from the primary).
+ * Gates first, which return PGFO_ERR_REFUSED before any downtime ([switchover]
+ * max_lag, max_archive_backlog, a synchronous standby left after the switch);
+ * then CHECKPOINT on the primary ([switchover] checkpoint), the primary is
+ * stopped in fast mode, the same safe steps as a failover promote the target,
+ * then the old primary and every other standby follow it. The report's
+ * verdict has write_gap_s (a probe's last commit on the old primary to its
+ * first on the new one). In a dry run the gates run and the report's "plan"
+ * lists every step with its timeout.
  */
 PGFO_API pgfo_status_t pgfo_switchover(pgfo_ctx_t *ctx, int target_node);
 

@@ -15,6 +15,7 @@
 #include "pgfailover.h"
 #include "steps/failover.h"
 #include "steps/follow.h"
+#include "steps/switchover.h"
 #include "steps/status.h"
 #include "steps/ops.h"
 #include "steps/runner.h"

@@ -70,6 +70,7 @@ const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_
 const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names",
                                                    "sync_replication_slots"};
 const std::vector<std::string> kPcpKeys = {"host", "port", "user", "passfile", "bin_directory"};
+const std::vector<std::string> kSwitchoverKeys = {"max_lag", "max_archive_backlog", "checkpoint"};
 const std::vector<std::string> kNodeKeys = {"host",   "port",     "data_directory", "bin_directory",
                                             "application_name", "access", "ssh_user", "ssh_port",
                                             "ssh_options"};
@@ -77,7 +78,7 @@ const std::vector<std::string> kWebhookKeys = {"url",    "events", "timeout",   
                                                "format", "secret", "secret_file", "ca_file"};
 
 const char *kKnownSections =
-    "[general], [connection], [timeouts], [policy], [replication], [pcp], [fencing], [node.N] (N = 0..127), "
+    "[general], [connection], [timeouts], [policy], [replication], [pcp], [fencing], [switchover], [node.N] (N = 0..127), "
     "[webhook.NAME]";
 
 // "node.12" -> 12; -1 when the name is not a node section at all; -2 when it
@@ -113,6 +114,7 @@ const std::vector<std::string> *keys_of(const std::string &section) {
     if (section == "replication") return &kReplicationKeys;
     if (section == "pcp") return &kPcpKeys;
     if (section == "fencing") return &kFencingKeys;
+    if (section == "switchover") return &kSwitchoverKeys;
     if (node_section_id(section) >= 0) return &kNodeKeys;
     std::string hook = webhook_section_name(section);
     if (!hook.empty() && hook != "?") return &kWebhookKeys;
@@ -166,6 +168,34 @@ bool parse_decimal(const std::string &v, double &out) {
     if (digits == 0 || dots > 1) return false;
     auto r = std::from_chars(v.data(), v.data() + v.size(), out, std::chars_format::fixed);
     return r.ec == std::errc() && r.ptr == v.data() + v.size() && std::isfinite(out);
+}
+
+// A replication lag limit: a size ("16MB", "512kB", "1GB", "1048576" bytes;
+// units of 1024 as PostgreSQL's), a time ("5s", "500ms", "2min") or "off".
+// Sets exactly one of bytes / secs (the other -1); both -1 for off.
+bool parse_lag_limit(const std::string &v, long long &bytes, double &secs) {
+    bytes = -1;
+    secs = -1;
+    if (v == "off") return true;
+    size_t i = 0;
+    while (i < v.size() && ((v[i] >= '0' && v[i] <= '9') || v[i] == '.')) ++i;
+    double n = 0;
+    if (!parse_decimal(v.substr(0, i), n)) return false;
+    const std::string unit = v.substr(i);
+    static const std::pair<const char *, double> sizes[] = {{"", 1}, {"B", 1}, {"kB", 1024}, {"MB", 1024.0 * 1024},
+                                                            {"GB", 1024.0 * 1024 * 1024}};
+    static const std::pair<const char *, double> times[] = {{"ms", 0.001}, {"s", 1}, {"min", 60}};
+    for (const auto &[u, f] : sizes)
+        if (unit == u && n * f <= 1e15) {
+            bytes = static_cast<long long>(n * f);
+            return true;
+        }
+    for (const auto &[u, f] : times)
+        if (unit == u && n * f <= 86400) {
+            secs = n * f;
+            return true;
+        }
+    return false;
 }
 
 std::string fmt_num(double d) {
@@ -761,6 +791,31 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
             }
         } else if (section == "fencing") {
             cfg.fence_command = fence_command(where, section, key, v);
+        } else if (section == "switchover") {
+            if (key == "max_lag") {
+                long long bytes = -1;
+                double secs = -1;
+                if (!parse_lag_limit(v, bytes, secs))
+                    fail(where, section, key,
+                         show(v) + " is not a lag limit (allowed: a size like 16MB, 512kB, 1GB or bytes; a time "
+                                   "like 5s, 500ms, 2min; off)");
+                cfg.max_lag = v;
+                cfg.max_lag_bytes = bytes;
+                cfg.max_lag_seconds = secs;
+            } else if (key == "max_archive_backlog") {
+                bool ok = v == "off";
+                long n = -1;
+                if (!ok) {
+                    ok = !v.empty() && v.size() <= 7 && v.find_first_not_of("0123456789") == std::string::npos;
+                    if (ok) n = std::strtol(v.c_str(), nullptr, 10);
+                }
+                if (!ok) fail(where, section, key, show(v) + " is not a number of WAL files (allowed: 0..9999999, off)");
+                cfg.max_archive_backlog = static_cast<int>(n);
+            } else if (key == "checkpoint") {
+                std::string c = one_of(where, section, key, v, {"off", "once", "twice"});
+                cfg.pre_checkpoint = c == "off" ? PreCheckpoint::Off : c == "once" ? PreCheckpoint::Once
+                                                                                   : PreCheckpoint::Twice;
+            }
         } else if (!webhook_section_name(section).empty()) {
             std::string name = webhook_section_name(section);
             Webhook &w = cfg.webhooks[name];

@@ -15,6 +15,7 @@ enum class SyncPolicy { Adapt, Keep, Async }; // synchronous_standby_names on th
 enum class RewindPolicy { Never, Auto };      // a node that cannot follow without pg_rewind
 enum class WebhookFormat { Json, Slack };      // the event object, or {"text": "..."} (Slack, Mattermost)
 enum class OnSlotsNotReady { Promote, Refuse }; // a failover slot not ready on the candidate (PostgreSQL 17+)
+enum class PreCheckpoint { Off, Once, Twice }; // CHECKPOINTs a switchover runs before it stops the primary
 
 struct Node {
     int id = -1;
@@ -121,6 +122,12 @@ struct Config {
     // space, run as an argument vector (never through a shell) with the
     // placeholders %d %h %p %D %r %% replaced (lib/steps/fence.h). Empty: none.
     std::vector<std::string> fence_command;
+    // [switchover] gates checked before any downtime, and the checkpoint before the stop
+    std::string max_lag = "64MB";          // as written: a size (16MB), a time (5s) or off
+    long long max_lag_bytes = 64LL << 20;  // -1: no limit in bytes
+    double max_lag_seconds = -1;           // -1: no limit in time
+    int max_archive_backlog = 32;          // WAL files waiting for archive_command; -1: no limit
+    PreCheckpoint pre_checkpoint = PreCheckpoint::Twice;
 
     // [node.N]
     std::map<int, Node> nodes;

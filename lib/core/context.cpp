@@ -258,4 +258,21 @@ void Context::emit(const std::string &name, const std::string &step, const std::
     event_fn_(reinterpret_cast<const pgfo_event_t *>(&e), event_user_);
 }
 
+void Context::progress(nlohmann::json fields) {
+    if (!event_fn_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (last_progress_ != std::chrono::steady_clock::time_point{} &&
+        now - last_progress_ < std::chrono::milliseconds(250))
+        return;
+    last_progress_ = now;
+    nlohmann::json ev = {{"event", "step.progress"}, {"severity", "debug"}, {"run_id", run_id_},
+                         {"run_kind", run_kind_}, {"seq", 0}, {"time", iso8601_now()},
+                         {"cluster", cfg.cluster_name}, {"step", step_},
+                         {"elapsed_s", std::chrono::duration<double>(now - step_started_).count()}};
+    if (fields.is_object())
+        for (auto &[k, v] : fields.items()) ev[k] = v;
+    Event e{"step.progress", step_, 0, to_json_text(ev)};
+    event_fn_(reinterpret_cast<const pgfo_event_t *>(&e), event_user_);
+}
+
 } // namespace pgfo

@@ -63,6 +63,16 @@ public:
     // it to the callback on this thread.
     void emit(const std::string &name, const std::string &step, const std::string &severity,
               nlohmann::json fields);
+    // Progress of a wait inside the current step (the runner names the step):
+    // a "step.progress" event with `fields` (elapsed_s, lsn_distance, ...)
+    // for the event callback only, never queued for webhooks, at most one
+    // every 0.25 s. Lets a terminal show what a long step waits for.
+    void progress(nlohmann::json fields);
+    void set_current_step(const std::string &step) {
+        step_ = step;
+        step_started_ = std::chrono::steady_clock::now();
+        last_progress_ = {};
+    }
     // Wait up to budget seconds for pending webhook deliveries; what is left
     // goes to the spool directory. Logs a summary on this thread.
     notify::FlushResult flush_events(double budget);
@@ -83,6 +93,8 @@ private:
     std::string run_kind_;
     uint64_t seq_ = 0;
     int run_depth_ = 0;
+    std::string step_;
+    std::chrono::steady_clock::time_point step_started_{}, last_progress_{};
 };
 
 // Serialize for events and reports. Host names and paths come from pgpool

@@ -72,8 +72,8 @@ void take_advisory_lock(Context &ctx, PgConn &conn) {
 
 class PrimaryFailover {
 public:
-    PrimaryFailover(Context &ctx, const Node &old_primary, const Node &candidate)
-        : ctx_(ctx), old_(old_primary), cand_(candidate) {}
+    PrimaryFailover(Context &ctx, const Node &old_primary, const Node &candidate, OnRunning on_running)
+        : ctx_(ctx), old_(old_primary), cand_(candidate), on_running_(on_running) {}
 
     StepResult lock();
     StepResult inspect();
@@ -108,6 +108,7 @@ private:
     Context &ctx_;
     const Node &old_;
     const Node &cand_;
+    const OnRunning on_running_; // the configuration's, or a switchover's Stop
     std::unique_ptr<FileLock> file_lock_;
     std::optional<PgConn> conn_; // to the candidate, for the whole run
     std::vector<PgConn> lock_conns_; // sessions holding the advisory lock on the other standbys
@@ -300,7 +301,7 @@ StepResult PrimaryFailover::inspect() {
 
 StepResult PrimaryFailover::stop_old_primary() {
     if (!old_running_primary_) return StepResult::skip("the old primary is not running as a primary");
-    if (ctx_.cfg.on_running == OnRunning::Refuse)
+    if (on_running_ == OnRunning::Refuse)
         throw Error(PGFO_ERR_REFUSED, node_label(old_) + " is up and accepting connections as a primary; "
                                           "on_running = refuse: not stopping it and not promoting " +
                                           node_label(cand_) + " (set on_running = stop to switch over)");
@@ -767,11 +768,11 @@ json PrimaryFailover::verdict() const {
     return v;
 }
 
-void run_primary_failover(Context &ctx, const Node &old_primary, const Node &candidate) {
+void run_primary_failover(Context &ctx, const Node &old_primary, const Node &candidate, OnRunning on_running) {
     Runner run(ctx, "failover",
                {{"failed", node_json(old_primary)}, {"candidate", node_json(candidate)},
                 {"old_primary", node_json(old_primary)}});
-    PrimaryFailover f(ctx, old_primary, candidate);
+    PrimaryFailover f(ctx, old_primary, candidate, on_running);
     try {
         for (const auto &s : kPrimaryFailover) run.step(s.name, s.what, [&] { return (f.*s.fn)(); });
     } catch (const Error &e) {
@@ -906,7 +907,7 @@ void merge_pgpool_nodes(Context &ctx, const PgpoolArgs &a) {
     merge_node(ctx, a.old_primary_node, a.old_primary_host, a.old_primary_port, std::nullopt, "");
 }
 
-void failover(Context &ctx, int failed, int candidate, int old_primary) {
+void failover(Context &ctx, int failed, int candidate, int old_primary, std::optional<OnRunning> on_running) {
     const Node &failed_node = node_by_id(ctx.cfg, failed);
     if (failed == old_primary) {
         if (candidate < 0)
@@ -914,10 +915,17 @@ void failover(Context &ctx, int failed, int candidate, int old_primary) {
                                             " failed and pgpool found no live node to promote (%m = -1)");
         if (candidate == failed)
             throw Error(PGFO_ERR_STATE, "the candidate is the failed node " + std::to_string(failed));
-        run_primary_failover(ctx, failed_node, node_by_id(ctx.cfg, candidate));
+        run_primary_failover(ctx, failed_node, node_by_id(ctx.cfg, candidate),
+                             on_running.value_or(ctx.cfg.on_running));
     } else {
         run_standby_failure(ctx, failed_node, old_primary >= 0 ? &node_by_id(ctx.cfg, old_primary) : nullptr);
     }
+}
+
+std::vector<StepInfo> primary_failover_steps() {
+    std::vector<StepInfo> v;
+    for (const auto &s : kPrimaryFailover) v.push_back({s.name, s.what});
+    return v;
 }
 
 void failover_from_pgpool(Context &ctx, const std::vector<std::string> &args) {

@@ -2,11 +2,13 @@
 // reading the procedure.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/context.h"
 #include "pgpool/args.h"
+#include "steps/runner.h"
 
 namespace pgfo {
 
@@ -19,8 +21,13 @@ void merge_pgpool_nodes(Context &ctx, const PgpoolArgs &args);
 
 // failed == old_primary: the safe primary failover to `candidate`.
 // Otherwise: a standby failed; repair synchronous_standby_names on old_primary.
-// The report goes to ctx.result_json; failures throw pgfo::Error after the
-// report is written.
-void failover(Context &ctx, int failed, int candidate, int old_primary);
+// on_running: what to do with an old primary still running as one (default:
+// the configuration's; a switchover passes Stop). The report goes to
+// ctx.result_json; failures throw pgfo::Error after the report is written.
+void failover(Context &ctx, int failed, int candidate, int old_primary,
+              std::optional<OnRunning> on_running = std::nullopt);
+
+// The primary failover's steps, in order (its step table).
+std::vector<StepInfo> primary_failover_steps();
 
 } // namespace pgfo

@@ -1,6 +1,7 @@
 // Bringing nodes back, as step tables (see failover.cpp for the pattern):
-// follow-primary makes a node a standby of the new primary, from facts;
-// switchover chains the safe failover and the follows.
+// follow-primary makes a node a standby of the new primary, from facts.
+// The switchover, which chains the safe failover and the follows, is in
+// switchover.cpp.
 #include "steps/follow.h"
 
 #include <cctype>
@@ -347,7 +348,7 @@ StepResult FollowPrimary::stale_slots() {
     if (!failover_slots_available(conn_->server_version()))
         return StepResult::skip(failover_slots_unavailable(node_label(p_), conn_->server_version()));
     if (f_.data_directory.empty()) return StepResult::skip("no data_directory for " + node_label(f_));
-    if (ctx_.dry_run && !check_down(ctx_, f_).down()) return StepResult::skip("dry run: the node is still up");
+    if (ctx_.dry_run && !check_down(ctx_, f_).exited()) return StepResult::skip("dry run: the node is still up");
     // The new primary's failover slots that a consumer can use there.
     std::set<std::string> held;
     for (const auto &s : logical_slots(ctx_, *conn_))
@@ -451,26 +452,6 @@ StepResult FollowPrimary::standby_slots() {
               {{"nodes", {{"primary", node_json(p_)}, {"node", node_json(f_)}}}, {"before", s.before},
                {"after", s.after}});
     return StepResult::done("synchronized_standby_slots '" + s.before + "' -> '" + s.after + "'", s.to_json());
-}
-
-// ---------------------------------------------------------------------------
-// switchover
-
-// The one node out of recovery among those configured; throws unless exactly one.
-const Node &find_primary(Context &ctx) {
-    const Node *primary = nullptr;
-    std::string seen;
-    for (const auto &r : node_roles(ctx)) {
-        // a node that answers but whose role cannot be read stops the switchover
-        if (r.error != PGFO_OK) throw Error(r.error, r.detail);
-        if (r.kind != NodeRole::Primary) continue;
-        seen += (seen.empty() ? "" : ", ") + node_label(*r.node);
-        if (primary)
-            throw Error(PGFO_ERR_STATE, "more than one primary: " + seen + "; resolve that before a switchover");
-        primary = r.node;
-    }
-    if (!primary) throw Error(PGFO_ERR_STATE, "no configured node is a running primary");
-    return *primary;
 }
 
 bool same_name(const std::string &a, const std::string &b) {
@@ -647,6 +628,12 @@ void follow_primary(Context &ctx, int follower, int primary) {
     ctx.result_json = run.finish(PGFO_OK, msg, v);
 }
 
+std::vector<StepInfo> follow_primary_steps() {
+    std::vector<StepInfo> v;
+    for (const auto &s : kFollowPrimary) v.push_back({s.name, s.what});
+    return v;
+}
+
 void follow_primary_from_pgpool(Context &ctx, const std::vector<std::string> &args) {
     PgpoolArgs a = parse_pgpool_args(args);
     ctx.log().info("follow_primary_command: node {} follows new primary {} (old primary {})", a.failed_node,
@@ -655,78 +642,6 @@ void follow_primary_from_pgpool(Context &ctx, const std::vector<std::string> &ar
     if (a.new_main_node < 0)
         throw Error(PGFO_ERR_STATE, "pgpool passed no new primary (%m = -1): nothing to follow");
     follow_primary(ctx, a.failed_node, a.new_main_node);
-}
-
-void switchover(Context &ctx, int target) {
-    const Node &to = node_by_id(ctx.cfg, target);
-    Runner run(ctx, "switchover", {{"target", node_json(to)}});
-    json parts = json::array();
-    auto keep_part = [&] { parts.push_back(json::parse(ctx.result_json, nullptr, false)); };
-    const Node *from = nullptr;
-    std::vector<const Node *> others;
-    std::string rejoin = "unknown"; // how the old primary rejoined: clean, rewound
-    try {
-        run.step("preflight", "find the primary; the target must be a standby streaming from it", [&] {
-            from = &find_primary(ctx);
-            if (from->id == to.id) throw Error(PGFO_ERR_STATE, node_label(to) + " is already the primary");
-            PgConn pc = PgConn::open(*from, ctx.cfg);
-            auto rows = pc.query("SELECT application_name, pg_current_wal_lsn() - flush_lsn FROM pg_stat_replication "
-                                 "WHERE state = 'streaming'",
-                                 {}, ctx.cfg.command_timeout);
-            bool target_streams = false;
-            json lag = json::object();
-            for (const auto &r : rows) {
-                if (!r.at(0)) continue;
-                lag[*r.at(0)] = r.at(1).value_or("?");
-                if (*r.at(0) == app_name(to)) target_streams = true;
-                for (const auto &[id, n] : ctx.cfg.nodes)
-                    if (id != to.id && id != from->id && app_name(n) == *r.at(0)) others.push_back(&n);
-            }
-            if (!target_streams)
-                throw Error(PGFO_ERR_STATE, node_label(to) + " ('" + app_name(to) + "') is not streaming from the primary " +
-                                                node_label(*from) + ": not switching over to it");
-            return StepResult::done(node_label(*from) + " is the primary; " + node_label(to) + " streams from it",
-                                    {{"primary", from->id}, {"lag_bytes", lag}});
-        });
-        if (ctx.dry_run) {
-            ctx.result_json = run.finish(PGFO_OK, "dry run: would switch over from " + node_label(*from) + " to " +
-                                                      node_label(to),
-                                         {{"from", from->id}, {"to", to.id}});
-            return;
-        }
-        // A switchover stops the primary itself, whatever on_running says for hooks.
-        OnRunning saved = ctx.cfg.on_running;
-        ctx.cfg.on_running = OnRunning::Stop;
-        try {
-            failover(ctx, from->id, to.id, from->id);
-        } catch (...) {
-            ctx.cfg.on_running = saved;
-            keep_part();
-            throw;
-        }
-        ctx.cfg.on_running = saved;
-        keep_part();
-        follow_primary(ctx, from->id, to.id);
-        keep_part();
-        if (parts.back().is_object() && parts.back().contains("verdict"))
-            rejoin = parts.back()["verdict"].value("rejoin", "unknown");
-        for (const Node *n : others) {
-            follow_primary(ctx, n->id, to.id);
-            keep_part();
-        }
-    } catch (const Error &e) {
-        run.report()["parts"] = parts;
-        ctx.result_json = run.finish(e.code(), e.what(), {{"from", from ? from->id : -1}, {"to", to.id}});
-        throw;
-    }
-    run.report()["parts"] = parts;
-    ctx.result_json = run.finish(PGFO_OK,
-                                 node_label(to) + " is the primary; " + node_label(*from) +
-                                     (rejoin == "clean"     ? " follows it without pg_rewind"
-                                      : rejoin == "rewound" ? " follows it after pg_rewind"
-                                                            : " follows it (rejoin: " + rejoin + ")") +
-                                     (others.empty() ? "" : ", and " + std::to_string(others.size()) + " other standby(s)"),
-                                 {{"from", from->id}, {"to", to.id}, {"old_primary_rejoin", rejoin}});
 }
 
 } // namespace pgfo

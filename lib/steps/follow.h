@@ -1,5 +1,5 @@
-// Bringing nodes back: follow-primary (pgpool's follow_primary_command) and
-// a planned switchover. Step tables in follow.cpp, like failover.cpp.
+// Bringing nodes back: follow-primary (pgpool's follow_primary_command).
+// Step tables in follow.cpp, like failover.cpp.
 #pragma once
 
 #include <optional>
@@ -9,6 +9,7 @@
 #include "core/context.h"
 #include "pg/control.h"
 #include "pg/history.h"
+#include "steps/runner.h"
 
 namespace pgfo {
 
@@ -21,6 +22,9 @@ void follow_primary(Context &ctx, int follower, int primary);
 // pgpool's follow_primary_command arguments (%d %h %p %D %m %H %M %P %r %R %N %S):
 // %d must follow the new primary %m.
 void follow_primary_from_pgpool(Context &ctx, const std::vector<std::string> &args);
+
+// follow-primary's steps, in order (its step table).
+std::vector<StepInfo> follow_primary_steps();
 
 // Can a stopped node follow a primary on `timeline` (with `history`)
 // without pg_rewind? Where its WAL ends: a clean shutdown's checkpoint end;
@@ -50,10 +54,5 @@ RejoinDecision decide_rejoin(Context &ctx, const Node &follower, uint32_t timeli
 // The same for configured nodes: reads the primary's timeline and history.
 // Throws PGFO_ERR_STATE when the follower still runs.
 RejoinDecision rejoin_decision(Context &ctx, int follower, int primary);
-
-// Planned switchover to `target`: preflight, then the safe failover (the
-// primary is stopped in fast mode), the old primary follows, every other
-// standby follows, synchronous replication restored.
-void switchover(Context &ctx, int target);
 
 } // namespace pgfo

@@ -381,6 +381,8 @@ FlushWait wait_flush(Context &ctx, PgConn &conn, Lsn target, double timeout) {
             return w;
         }
         if (ctx.dry_run || w.waited >= timeout) return w;
+        ctx.progress({{"waiting_for", "candidate flush"}, {"target", format_lsn(target)},
+                      {"lsn_distance", w.last ? nlohmann::json(target - *w.last) : nlohmann::json(nullptr)}});
         poll_sleep(ctx.cfg);
     }
 }
@@ -788,9 +790,11 @@ Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::
         auto rows = conn.query("SELECT flush_lsn, pg_current_wal_lsn() FROM pg_stat_replication "
                                "WHERE application_name = $1 AND state = 'streaming'",
                                {application_name}, ctx.cfg.command_timeout);
+        nlohmann::json distance = nullptr; // bytes the follower's flush is behind the primary
         if (!rows.empty()) {
             auto flush = lsn_or_null(rows[0].at(0));
             auto current = lsn_or_null(rows[0].at(1));
+            if (flush && current) distance = *current > *flush ? *current - *flush : 0;
             if (!target) target = current;
             last_seen = "streaming, flushed " + (flush ? format_lsn(*flush) : std::string("nothing")) +
                         ", primary at " + (current ? format_lsn(*current) : std::string("?"));
@@ -816,6 +820,8 @@ Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::
                 }
             }
         }
+        ctx.progress({{"waiting_for", application_name + " streaming"}, {"status", last_seen},
+                      {"lsn_distance", distance}});
         if (sw.seconds() >= timeout)
             throw Error(PGFO_ERR_TIMEOUT, conn.label() + ": '" + application_name + "' does not follow on timeline " +
                                               std::to_string(timeline) + " after " +

@@ -46,6 +46,7 @@ Runner::Runner(Context &ctx, std::string kind, nlohmann::json subject)
 
 void Runner::begin_step(const char *name, const char *what) {
     ctx_.log().info("step {}: {}", name, what);
+    ctx_.set_current_step(name);
     ctx_.emit("step.started", name, "info", {{"nodes", subject_}, {"description", what}});
 }
 

@@ -31,6 +31,12 @@ struct StepResult {
     }
 };
 
+// A step as a plan lists it (a dry run's switchover): name and what it does.
+struct StepInfo {
+    std::string name;
+    std::string what;
+};
+
 class Runner {
 public:
     // kind: "failover", "standby_failure", "step"; subject: nodes involved.

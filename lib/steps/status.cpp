@@ -190,6 +190,7 @@ void cluster_status(Context &ctx) {
         int primaries = 0;
         for (const auto &[id, n] : ctx.cfg.nodes) {
             conns.emplace_back();
+            ctx.progress({{"waiting_for", node_label(n)}});
             nodes.push_back(node_status(ctx, n, conns.back()));
             if (nodes.back()["role"] == "primary") ++primaries;
         }
@@ -249,6 +250,7 @@ void cluster_check(Context &ctx) {
         for (const auto &[id, n] : cfg.nodes) {
             const std::string who = node_label(n);
             names.insert(app_name(n));
+            ctx.progress({{"waiting_for", who}});
             pgfo_ping_t ping = ping_node(n, cfg);
             if (ping != PGFO_PING_OK) {
                 p.add(who, std::string("libpq: ") + ping_name(ping),

@@ -384,6 +384,55 @@ TEST_F(ConfigTest, ApplySettingUsesWhere) {
     }
 }
 
+TEST_F(ConfigTest, SwitchoverGatesAndCheckpoint) {
+    Config c;
+    EXPECT_EQ(c.max_lag, "64MB");
+    EXPECT_EQ(c.max_lag_bytes, 64LL << 20);
+    EXPECT_EQ(c.max_lag_seconds, -1);
+    EXPECT_EQ(c.max_archive_backlog, 32);
+    EXPECT_EQ(c.pre_checkpoint, PreCheckpoint::Twice);
+    const std::pair<const char *, long long> sizes[] = {
+        {"16MB", 16LL << 20}, {"512kB", 512LL << 10}, {"1GB", 1LL << 30}, {"1048576", 1048576}, {"100B", 100},
+        {"0", 0}, {"1.5MB", 3LL << 19}};
+    for (const auto &[text, bytes] : sizes) {
+        apply_setting(c, "switchover", "max_lag", text, "option");
+        EXPECT_EQ(c.max_lag_bytes, bytes) << text;
+        EXPECT_EQ(c.max_lag_seconds, -1) << text;
+        EXPECT_EQ(c.max_lag, text);
+    }
+    const std::pair<const char *, double> times[] = {{"5s", 5}, {"500ms", 0.5}, {"2min", 120}, {"0.25s", 0.25}};
+    for (const auto &[text, secs] : times) {
+        apply_setting(c, "switchover", "max_lag", text, "option");
+        EXPECT_DOUBLE_EQ(c.max_lag_seconds, secs) << text;
+        EXPECT_EQ(c.max_lag_bytes, -1) << text;
+    }
+    apply_setting(c, "switchover", "max_lag", "off", "option");
+    EXPECT_EQ(c.max_lag_bytes, -1);
+    EXPECT_EQ(c.max_lag_seconds, -1);
+    for (const char *bad : {"", "16 MB", "16mb", "5h", "-1MB", "MB", "1e3", "2days", "999999999GB"}) {
+        try {
+            apply_setting(c, "switchover", "max_lag", bad, "option");
+            ADD_FAILURE() << bad;
+        } catch (const Error &e) {
+            EXPECT_NE(std::string(e.what()).find("is not a lag limit (allowed: a size like 16MB"), std::string::npos)
+                << e.what();
+        }
+        EXPECT_EQ(c.max_lag, "off") << bad; // a rejected value changes nothing
+    }
+    apply_setting(c, "switchover", "max_archive_backlog", "0", "option");
+    EXPECT_EQ(c.max_archive_backlog, 0);
+    apply_setting(c, "switchover", "max_archive_backlog", "off", "option");
+    EXPECT_EQ(c.max_archive_backlog, -1);
+    EXPECT_THROW(apply_setting(c, "switchover", "max_archive_backlog", "-3", "option"), Error);
+    EXPECT_THROW(apply_setting(c, "switchover", "max_archive_backlog", "12 files", "option"), Error);
+    apply_setting(c, "switchover", "checkpoint", "off", "option");
+    EXPECT_EQ(c.pre_checkpoint, PreCheckpoint::Off);
+    apply_setting(c, "switchover", "checkpoint", "once", "option");
+    EXPECT_EQ(c.pre_checkpoint, PreCheckpoint::Once);
+    EXPECT_THROW(apply_setting(c, "switchover", "checkpoint", "always", "option"), Error);
+    EXPECT_THROW(apply_setting(c, "switchover", "max_wait", "1", "option"), Error);
+}
+
 TEST_F(ConfigTest, PgpoolConfCompletesAndAddsNodes) {
     std::string pp = write("backend_hostname0 = 'pg-db0'\n"
                            "backend_port0 = 5440\n"
