@@ -26,6 +26,21 @@
  *  - Threads: a context may be used by one thread at a time; different
  *    contexts are independent. Callbacks run on the thread that called the
  *    function that fires them, before that function returns.
+ *  - Callbacks must not call into their own context: the call that fired
+ *    the callback is still at work on it. From inside a log or event
+ *    callback, every function that takes that context returns
+ *    PGFO_ERR_USAGE at once and does nothing (pgfo_ctx_errmsg() then says
+ *    so), and pgfo_ctx_free() on it does nothing; a function that would log
+ *    from inside the log callback is refused the same way, so it can never
+ *    deadlock. Allowed: pgfo_ctx_errmsg(), pgfo_ctx_result_json(), the
+ *    pgfo_event_*() accessors, the functions without a context, and any
+ *    call on another context.
+ *  - fork(): a child may free a context it inherited. The webhook worker
+ *    thread runs only in the parent, so the child neither joins it nor waits
+ *    for or spools the parent's pending deliveries (they stay the parent's);
+ *    events the child emits itself get a worker of its own. As with any
+ *    library that runs a thread, a child that goes on logging can block if
+ *    that thread was writing a log line at the moment of the fork.
  *  - Node ids are pgpool's backend ids (0, 1, ...). LSNs are uint64_t
  *    (the text form 0/6F6F558 is (hi << 32) | lo).
  *  - Durations are in seconds (double). A negative timeout means "the value
@@ -107,7 +122,9 @@ PGFO_API pgfo_status_t pgfo_ctx_new(pgfo_ctx_t **out);
 /*
  * Free a context and everything borrowed from it. NULL is accepted. With
  * webhooks configured, first waits up to delivery_budget seconds for pending
- * deliveries (see pgfo_ctx_flush_events).
+ * deliveries (see pgfo_ctx_flush_events); in a child of fork(), only for
+ * those of the events the child emitted. Does nothing when called from a
+ * callback of the same context.
  */
 PGFO_API void pgfo_ctx_free(pgfo_ctx_t *ctx);
 /*
@@ -163,7 +180,8 @@ PGFO_API pgfo_status_t pgfo_ctx_set_log_callback(pgfo_ctx_t *ctx, pgfo_log_fn fn
  * get "step.progress" events (at most one every 0.25 s: elapsed_s, and
  * lsn_distance / waiting_for where the wait has them); these go to the
  * callback only, never to webhooks, and carry seq 0. The event is borrowed for the
- * duration of the call only. A callback must not call into the same context.
+ * duration of the call only. A callback must not call into the same context
+ * (such calls return PGFO_ERR_USAGE; see the conventions at the top).
  */
 typedef void (*pgfo_event_fn)(const pgfo_event_t *event, void *user_data);
 PGFO_API pgfo_status_t pgfo_ctx_set_event_callback(pgfo_ctx_t *ctx, pgfo_event_fn fn,

@@ -34,12 +34,24 @@ void set_error(pgfo_ctx_t *ctx, const char *msg) noexcept {
     }
 }
 
+const char kFromCallback[] =
+    "called from inside a callback of the same context: a log or event callback must not call a function that "
+    "takes its context (only pgfo_ctx_errmsg and pgfo_ctx_result_json); nothing was done";
+
+// A call on ctx while one of its callbacks runs is refused before it touches
+// anything: the call that fired the callback is still in the middle of its
+// work (holding the logger, reading the configuration, counting events).
 template <class F>
 pgfo_status_t guarded(pgfo_ctx_t *ctx, F &&fn) noexcept {
     if (!ctx) return PGFO_ERR_USAGE;
+    if (ctx->impl.in_callback()) {
+        set_error(ctx, kFromCallback);
+        return PGFO_ERR_USAGE;
+    }
     try {
         ctx->impl.errmsg.clear();
         fn(ctx->impl);
+        ctx->impl.errmsg.clear(); // a call refused by a callback meanwhile is not this one's failure
         return PGFO_OK;
     } catch (const pgfo::Error &e) {
         set_error(ctx, e.what());
@@ -112,7 +124,13 @@ PGFO_API pgfo_status_t pgfo_ctx_new(pgfo_ctx_t **out) {
     }
 }
 
-PGFO_API void pgfo_ctx_free(pgfo_ctx_t *ctx) { delete ctx; }
+PGFO_API void pgfo_ctx_free(pgfo_ctx_t *ctx) {
+    if (ctx && ctx->impl.in_callback()) { // the call that fired the callback still uses it
+        set_error(ctx, kFromCallback);
+        return;
+    }
+    delete ctx;
+}
 
 PGFO_API const char *pgfo_ctx_errmsg(const pgfo_ctx_t *ctx) {
     if (!ctx) return "NULL context";

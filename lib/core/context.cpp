@@ -79,10 +79,22 @@ std::unique_ptr<spdlog::formatter> one_line(const std::string &pattern) {
     return std::make_unique<OneLineFormatter>(pattern);
 }
 
+// Marks a user callback as running for as long as it exists.
+class InCallback {
+public:
+    explicit InCallback(int &depth) : depth_(depth) { ++depth_; }
+    ~InCallback() { --depth_; }
+    InCallback(const InCallback &) = delete;
+    InCallback &operator=(const InCallback &) = delete;
+
+private:
+    int &depth_;
+};
+
 // Hands each formatted line to the caller's pgfo_log_fn, on the calling thread.
 class CallbackSink : public spdlog::sinks::base_sink<std::mutex> {
 public:
-    CallbackSink(pgfo_log_fn fn, void *user) : fn_(fn), user_(user) {}
+    CallbackSink(pgfo_log_fn fn, void *user, int &depth) : fn_(fn), user_(user), depth_(depth) {}
 
 protected:
     void sink_it_(const spdlog::details::log_msg &msg) override {
@@ -90,6 +102,7 @@ protected:
         formatter_->format(msg, buf);
         std::string line(buf.data(), buf.size());
         while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+        InCallback in(depth_);
         fn_(from_spdlog(msg.level), line.c_str(), user_);
     }
     void flush_() override {}
@@ -97,6 +110,7 @@ protected:
 private:
     pgfo_log_fn fn_;
     void *user_;
+    int &depth_; // the context's: the sink lives in its logger
 };
 
 std::string random_run_id() {
@@ -140,7 +154,7 @@ std::string host_name() {
 Context::Context() { reconfigure_logging(); }
 
 Context::~Context() {
-    if (!notifier_) return;
+    if (!own_notifier()) return;
     try {
         notify::FlushResult r = notifier_->flush(cfg.delivery_budget);
         if (r.spooled || r.lost)
@@ -153,8 +167,13 @@ Context::~Context() {
     notifier_.reset();
 }
 
+notify::Notifier *Context::own_notifier() {
+    if (notifier_ && notifier_->inherited()) notify::Notifier::abandon(std::move(notifier_));
+    return notifier_.get();
+}
+
 notify::FlushResult Context::flush_events(double budget) {
-    if (!notifier_) return {};
+    if (!own_notifier()) return {};
     notify::FlushResult r = notifier_->flush(budget);
     if (r.spooled || r.lost)
         log().warn("webhooks: {} delivered, {} not delivered within {:.3g} s: {} spooled to {} (sent first on the "
@@ -204,9 +223,9 @@ void Context::reconfigure_logging() {
     worker_logger->set_level(spdlog::level::debug);
     worker_logger->flush_on(spdlog::level::debug);
     worker_logger_ = worker_logger;
-    if (notifier_) notifier_->set_logger(worker_logger_);
+    if (own_notifier()) notifier_->set_logger(worker_logger_);
     if (log_fn_) {
-        auto s = std::make_shared<CallbackSink>(log_fn_, log_user_);
+        auto s = std::make_shared<CallbackSink>(log_fn_, log_user_, callback_depth_);
         s->set_formatter(one_line("%v"));
         s->set_level(spdlog::level::debug);
         sinks.push_back(s);
@@ -243,7 +262,7 @@ void Context::emit(const std::string &name, const std::string &step, const std::
     ev["hostname"] = host_name();
     if (!cfg.webhooks.empty()) {
         try {
-            if (!notifier_) {
+            if (!own_notifier()) {
                 notifier_ = std::make_unique<notify::Notifier>(cfg);
                 notifier_->set_logger(worker_logger_);
             }
@@ -255,6 +274,7 @@ void Context::emit(const std::string &name, const std::string &step, const std::
     }
     if (!event_fn_) return;
     Event e{name, step, seq_, to_json_text(ev)};
+    InCallback in(callback_depth_);
     event_fn_(reinterpret_cast<const pgfo_event_t *>(&e), event_user_);
 }
 

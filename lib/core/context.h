@@ -1,5 +1,15 @@
 // The state behind a pgfo_ctx_t: configuration, logging, events, the last
 // error and the last run's report. One thread at a time.
+//
+// While a user callback (log or event) runs, the context is in the middle of
+// a call: in_callback() says so, and the C interface refuses every call on
+// the context then (a setting would free the logger that is calling the
+// callback, or the configuration the running step reads its nodes from).
+//
+// After fork(): the webhook worker thread exists only in the parent. A child
+// never touches the notifier it inherited (its thread is not there to join,
+// its locks may be held, its deliveries belong to the parent); it starts its
+// own for its own events.
 #pragma once
 
 #include <chrono>
@@ -49,6 +59,8 @@ public:
         event_fn_ = fn;
         event_user_ = user_data;
     }
+    // A log or event callback of this context is running (on this thread).
+    bool in_callback() const { return callback_depth_ > 0; }
     // Starts a new run: a fresh run id and sequence numbers.
     // A run inside another (a switchover's failover and follows) keeps the
     // outer run's id, kind and sequence, so one operation is one event stream.
@@ -81,6 +93,11 @@ public:
     std::string result_json = "{}";
 
 private:
+    // The notifier, unless it was inherited through fork(): then it is left
+    // alone for good and nullptr is returned.
+    notify::Notifier *own_notifier();
+
+    int callback_depth_ = 0;
     std::shared_ptr<spdlog::logger> logger_;
     std::shared_ptr<spdlog::logger> worker_logger_; // stderr and log_file only: never a user callback
     std::unique_ptr<notify::Notifier> notifier_;

@@ -291,7 +291,7 @@ std::vector<Delivery> Notifier::State::scan_spool() {
     return out;
 }
 
-Notifier::Notifier(const Config &cfg) : st_(std::make_unique<State>()) {
+Notifier::Notifier(const Config &cfg) : st_(std::make_unique<State>()), owner_pid_(::getpid()) {
     st_->cluster = cfg.cluster_name;
     st_->spool_dir = cfg.spool_directory;
     st_->spool_dir_seen = cfg.spool_directory;
@@ -319,6 +319,22 @@ Notifier::~Notifier() {
     }
     st_->settle(left, "the context was freed before it was delivered");
     if (st_->multi) curl_multi_cleanup(st_->multi);
+}
+
+bool Notifier::inherited() const { return ::getpid() != owner_pid_; }
+
+void Notifier::abandon(std::unique_ptr<Notifier> inherited) noexcept {
+    Notifier *n = inherited.release();
+    try {
+        // A list of this process's own, never freed: what it holds stays
+        // reachable (no leak report) and is never destroyed.
+        static std::mutex mu;
+        static auto *kept = new std::vector<Notifier *>();
+        std::lock_guard<std::mutex> g(mu);
+        kept->push_back(n);
+    } catch (...) {
+        // Out of memory: n stays allocated all the same, only unlisted.
+    }
 }
 
 void Notifier::set_logger(std::shared_ptr<spdlog::logger> logger) {

@@ -6,6 +6,8 @@
 // callback: it logs only to the context's standard error and log_file sinks.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -47,6 +49,16 @@ public:
     // spool what is left.
     FlushResult flush(double budget_seconds);
 
+    // This object was copied into a child by fork(): its worker thread runs
+    // only in the parent, its locks may have been held at the fork, and its
+    // deliveries are the parent's to make.
+    bool inherited() const;
+    // What a child does with an inherited notifier: nothing, ever. It is
+    // neither flushed, nor joined, nor destroyed (that would join a thread
+    // that does not exist here, and lock mutexes that may stay locked); it
+    // stays reachable until the process ends.
+    static void abandon(std::unique_ptr<Notifier> inherited) noexcept;
+
     // Bound of the in-memory queue (deliveries, all endpoints together).
     static constexpr size_t kMaxPending = 1000;
 
@@ -56,6 +68,7 @@ private:
     void run();
     std::unique_ptr<State> st_;
     std::thread worker_;
+    pid_t owner_pid_; // the process the worker thread runs in
 };
 
 // Spool file names (for tests and tools): pgfo-<cluster>-<time ns>-<pid>-<n>-<endpoint>.json

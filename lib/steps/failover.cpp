@@ -485,6 +485,8 @@ StepResult PrimaryFailover::candidates() {
 StepResult PrimaryFailover::sync_standbys() {
     sync_before_ = current_sync_standbys(*conn_);
     json d = {{"before", sync_before_}};
+    if (old_is_standby_) // follow-primary has set it for the old primary as a standby
+        return StepResult::skip("the old primary already runs as a standby: '" + sync_before_ + "' left as it is", d);
     if (ctx_.cfg.sync_policy == SyncPolicy::Keep)
         return StepResult::skip("sync_standby_names = keep: left as '" + sync_before_ + "'", d);
     if (ctx_.cfg.sync_policy == SyncPolicy::Async) {
@@ -524,6 +526,32 @@ StepResult PrimaryFailover::promote() {
 
 StepResult PrimaryFailover::verify() {
     if (ctx_.dry_run) return StepResult::skip("dry run: nothing promoted");
+    if (old_is_standby_) {
+        // A re-run after the failover and the old primary's follow-primary:
+        // its checkpoint was never read (it runs), so whether it follows is
+        // looked at instead of computed.
+        uint32_t tli = current_timeline(ctx_, *conn_);
+        json d = {{"timeline", tli}};
+        std::string why;
+        try {
+            auto recv = receiving_timeline(ctx_, old_);
+            d["old_primary_timeline"] = recv ? json(*recv) : json(nullptr);
+            rejoin_ = recv && *recv == tli ? "already" : "unknown";
+            why = recv ? "streams timeline " + std::to_string(*recv) : "does not stream";
+        } catch (const Error &e) {
+            rejoin_ = "unknown";
+            why = std::string("does not answer (") + e.what() + ")";
+        }
+        d["rejoin"] = rejoin_;
+        if (rejoin_ == "already")
+            return StepResult::done(node_label(old_) + " already runs as a standby streaming timeline " +
+                                        std::to_string(tli) + " of " + node_label(cand_) + ": nothing to rejoin",
+                                    d);
+        return StepResult::done(node_label(old_) + " runs as a standby but " + why + ", not timeline " +
+                                    std::to_string(tli) + " of " + node_label(cand_) +
+                                    ": run follow-primary for it",
+                                d);
+    }
     uint32_t parent = ckpt_ ? ckpt_->control.timeline : 0;
     if (parent == 0) {
         uint32_t tli = current_timeline(ctx_, *conn_);
@@ -789,6 +817,8 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
             msg += "; WARNING: old primary " + node_label(old_primary) + " needs pg_rewind before it can follow";
         else if (f.verdict()["old_primary_rejoin"] == "clean")
             msg += "; old primary " + node_label(old_primary) + " can rejoin as a standby without pg_rewind";
+        else if (f.verdict()["old_primary_rejoin"] == "already")
+            msg += "; old primary " + node_label(old_primary) + " already follows it as a standby";
     }
     if (!ctx.dry_run && f.needs_rewind()) {
         json ev = f.verdict();

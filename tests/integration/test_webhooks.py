@@ -10,7 +10,10 @@ HTTP server on 127.0.0.1 that this test starts (ports from 26000 up).
     first and empties the spool;
 (b) a crash: failover.needs_rewind; and the same failover with an endpoint
     that hangs for 30 s takes no longer than the one without, plus at most
-    delivery_budget.
+    delivery_budget;
+(c) pgpool runs failover_command again after the failover and the old
+    primary's follow-primary are done: the re-run says the old primary already
+    follows, sends no failover.needs_rewind and keeps it a synchronous standby.
 
 Python 3 standard library only: the schema is checked by the small validator
 below (the keywords docs/event.schema.json uses).
@@ -33,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 
 from pgcluster import PgCluster  # noqa: E402
-from pgfo import failover_hook, write_config  # noqa: E402
+from pgfo import failover_hook, pgpool_args, start_cli, write_config  # noqa: E402
 
 PORT_OFFSET = 600
 HTTP_PORT_BASE = 26000
@@ -447,6 +450,44 @@ class WebhookTest(unittest.TestCase):
         files = spool_files(self.spool)
         self.assertTrue(files and all(f.endswith("-hang.json") for f in files), files)
         self.assertEqual(len(files), len(rx.events("/ok2")))
+
+
+    # (c) -------------------------------------------------------------------
+    def test_rerun_after_failover_and_follow_reports_already(self):
+        c = self.cluster(offset=60)
+        rx = self.receiver()
+        cfg = write_config(c, extra="[replication]\nsynchronous_standby_names = ANY 1 (node0, node1)\n" +
+                           webhook("ok", rx.url("/rerun"), secret_file=self.secret_file))
+        add_general(cfg, spool_directory=self.spool, delivery_budget=BUDGET)
+        c.stop_async(0, "fast")
+        time.sleep(0.03)
+        first = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0)
+        self.assertEqual(first.rc, 0, first.describe())
+        self.assertEqual(first.verdict["old_primary_rejoin"], "clean", first.describe())
+        c.wait_stopped(0)
+        fol = start_cli(["follow-primary"] + pgpool_args(c, 0, 1, 0), cfg).wait(180)
+        self.assertEqual(fol.rc, 0, fol.describe())
+        self.assertEqual(c.psql_value(0, "SELECT pg_is_in_recovery()"), "t")
+        self.assertEqual(c.sync_standby_names(1), "ANY 1 (node0)")   # restored by follow-primary
+
+        again = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0)
+        self.assertEqual(again.rc, 0, again.describe())
+        # The old primary is a synchronous standby again: the re-run keeps it one.
+        self.assertEqual(c.sync_standby_names(1), "ANY 1 (node0)", again.describe())
+        v = again.verdict
+        self.assertFalse(v["promoted"], again.describe())
+        self.assertTrue(v["already_primary"], again.describe())
+        self.assertEqual(v["old_primary_rejoin"], "already", again.describe())
+        self.assertNotIn("needs pg_rewind", again.report["message"])
+        self.assertIn("already", again.step("verify")["summary"], again.describe())
+        events = [e for e in rx.events("/rerun") if e["run_id"] == again.report["run_id"]]
+        self.assertRunSequence(events, again.report["run_id"])
+        for e in events:
+            self.assertValid(e)
+        names = [e["event"] for e in events]
+        self.assertNotIn("failover.needs_rewind", names)
+        self.assertEqual(events[-1]["old_primary_rejoin"], "already")
+        self.assertNotIn("sync.changed", names)
 
 
 if __name__ == "__main__":
