@@ -256,6 +256,9 @@ uint32_t shutdown_checkpoint_length(uint32_t control_version) {
     case 1100: return 106;
     case 1201: case 1300: case 1700: case 1800: return 114;
     default: return 0;
+    }
+}
+
 WalScan scan_wal_end(const WalReader &reader, uint32_t timeline, Lsn start, uint32_t segment_size,
                      uint32_t block_size) {
     check_segment_size(segment_size);
