@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from pgcluster import PgCluster, int_to_lsn  # noqa: E402
 from pgfo import RoleAsserts, failover_hook, pgpool_args, ssh_config, start_cli, write_config  # noqa: E402
-from sshd import Sshd, sshd_available  # noqa: E402
+from sshd import SshdPerClass, sshd_available  # noqa: E402
 
 PORT_OFFSET = 900
 SEGMENTS = 8          # .ready segments at the stop
@@ -241,20 +241,7 @@ exec %s "$@"
 
 
 @unittest.skipUnless(_SSH_AVAILABLE, _SSH_WHY)
-class ExactSshTest(RoleAsserts, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sshd = Sshd()
-        try:
-            cls.sshd.start()
-        except BaseException:
-            cls.sshd.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sshd.stop()
-
+class ExactSshTest(SshdPerClass, RoleAsserts, unittest.TestCase):
     def cluster(self, offset):
         c = PgCluster(standbys=1, sync_names="ANY 1 (node1)", port_offset=PORT_OFFSET + offset,
                       label="pgfo-exact-ssh")

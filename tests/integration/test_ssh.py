@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from pgcluster import PgCluster, release_ports  # noqa: E402
 from pgfo import RoleAsserts, failover_hook, pgpool_args, ssh_config, start_cli  # noqa: E402
-from sshd import Sshd, reserve_ssh_ports, sshd_available  # noqa: E402
+from sshd import SshdPerClass, reserve_ssh_ports, sshd_available  # noqa: E402
 
 PORT_OFFSET = 700
 # A failure to reach the old primary must end the run well within this.
@@ -78,20 +78,7 @@ def totals(report):
 
 
 @unittest.skipUnless(_AVAILABLE, _WHY)
-class SshTest(RoleAsserts, unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sshd = Sshd()
-        try:
-            cls.sshd.start()
-        except BaseException:
-            cls.sshd.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sshd.stop()
-
+class SshTest(SshdPerClass, RoleAsserts, unittest.TestCase):
     def setUp(self):
         # The key works before any test relies on it.
         r = self.sshd.ssh(["echo", "pgfo-ok"])

@@ -16,7 +16,6 @@
   the write gap; with a pipe instead, the same commands stay log-only.
 """
 
-import json
 import os
 import pty
 import select

@@ -243,3 +243,22 @@ class Sshd:
     def sessions(self, since=0):
         """Number of accepted public-key logins in the log after byte offset `since`."""
         return self.log_text(since).count("Accepted publickey for %s " % self.user)
+
+
+class SshdPerClass:
+    """unittest.TestCase mixin: one private sshd (cls.sshd) for the whole class."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sshd = Sshd()
+        try:
+            cls.sshd.start()
+        except BaseException:
+            cls.sshd.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sshd.stop()
+        super().tearDownClass()
