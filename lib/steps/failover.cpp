@@ -87,6 +87,9 @@ public:
     StepResult verify();
     StepResult one_primary();
     // Logical failover slots (PostgreSQL 17+), see steps/slots.h.
+    // Failover slots exist from PostgreSQL 17 on: the slot steps apply only
+    // then (said once in the log otherwise).
+    bool slots_apply();
     StepResult slots_inventory();
     StepResult slots_ready();
     StepResult advance_slots();
@@ -122,6 +125,7 @@ private:
     bool fenced_ = false;       // the fence command cut the old primary off (on_unclean = fence)
     bool fence_failed_ = false; // it did not: the old primary may still run
     std::optional<CheckpointInfo> ckpt_;
+    bool slots_note_ = false;        // "failover slots need PostgreSQL 17" logged
     uint64_t cand_system_id_ = 0;    // pg_control_system() of the candidate, checked against the old primary's
     long old_postmaster_pid_ = 0;    // the old postmaster still ran when its shutdown was proven
     std::string old_postmaster_;     // after the promotion: "running", "exited" ("" when it had exited before)
@@ -143,6 +147,9 @@ struct PrimaryStep {
     const char *name;
     const char *what;
     StepResult (PrimaryFailover::*fn)();
+    // When set and false, the step is not part of this cluster's procedure
+    // (a feature its servers do not have): no events, no report entry.
+    bool (PrimaryFailover::*applies)() = nullptr;
 };
 
 const PrimaryStep kPrimaryFailover[] = {
@@ -153,7 +160,7 @@ const PrimaryStep kPrimaryFailover[] = {
      &PrimaryFailover::inspect},
     {"slots_inventory", "while the old primary runs: its failover slots, and wait until the candidate's copies "
                         "are ready (PostgreSQL 17+)",
-     &PrimaryFailover::slots_inventory},
+     &PrimaryFailover::slots_inventory, &PrimaryFailover::slots_apply},
     {"stop_old_primary", "stop the old primary in fast mode if it still runs as a primary (on_running)",
      &PrimaryFailover::stop_old_primary},
     {"wait_shutdown", "wait until the old primary is down: it accepts no connections and pg_control says 'shut "
@@ -169,14 +176,14 @@ const PrimaryStep kPrimaryFailover[] = {
     {"sync_standbys", "make synchronous_standby_names on the candidate name only standbys that remain",
      &PrimaryFailover::sync_standbys},
     {"slots", "check that every logical failover slot is synced and ready on the candidate (on_slots_not_ready)",
-     &PrimaryFailover::slots_ready},
+     &PrimaryFailover::slots_ready, &PrimaryFailover::slots_apply},
     {"promote", "promote the candidate, wait until it accepts a write, request a CHECKPOINT",
      &PrimaryFailover::promote},
     {"standby_slots", "set synchronized_standby_slots on the new primary to the standbys streaming from it",
-     &PrimaryFailover::standby_slots},
+     &PrimaryFailover::standby_slots, &PrimaryFailover::slots_apply},
     {"advance_slots", "move each synced failover slot that is behind its consumers to what they confirmed on the "
                       "old primary",
-     &PrimaryFailover::advance_slots},
+     &PrimaryFailover::advance_slots, &PrimaryFailover::slots_apply},
     {"verify", "read the new timeline's switch point: can the old primary rejoin without pg_rewind?",
      &PrimaryFailover::verify},
     {"one_primary", "check that the candidate is now the only node out of recovery",
@@ -621,6 +628,15 @@ StepResult PrimaryFailover::one_primary() {
 
 // ---- logical failover slots (PostgreSQL 17+) --------------------------------
 
+bool PrimaryFailover::slots_apply() {
+    if (conn_ && failover_slots_available(conn_->server_version())) return true;
+    if (!slots_note_) {
+        slots_note_ = true;
+        if (conn_) ctx_.log().info("{}", failover_slots_unavailable(node_label(cand_), conn_->server_version()));
+    }
+    return false;
+}
+
 StepResult PrimaryFailover::slots_inventory() {
     if (!old_running_primary_) return StepResult::skip("the old primary is not running as a primary");
     if (!failover_slots_available(conn_->server_version()))
@@ -802,7 +818,8 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
                 {"old_primary", node_json(old_primary)}});
     PrimaryFailover f(ctx, old_primary, candidate, on_running);
     try {
-        for (const auto &s : kPrimaryFailover) run.step(s.name, s.what, [&] { return (f.*s.fn)(); });
+        for (const auto &s : kPrimaryFailover)
+            if (!s.applies || (f.*s.applies)()) run.step(s.name, s.what, [&] { return (f.*s.fn)(); });
     } catch (const Error &e) {
         // Never leave a half-done cluster without saying what it looks like.
         std::string msg = std::string(e.what()) + ". State: " + f.cluster_state().second;

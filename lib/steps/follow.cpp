@@ -55,6 +55,7 @@ public:
     StepResult restore_sync();
     StepResult attach();
     // Logical failover slots (PostgreSQL 17+), see steps/slots.h.
+    bool slots_apply(); // PostgreSQL 17+ on the new primary (failover slots)
     StepResult stale_slots();
     StepResult slot_sync();
     StepResult standby_slots();
@@ -98,6 +99,7 @@ struct FollowStep {
     const char *name;
     const char *what;
     StepResult (FollowPrimary::*fn)();
+    bool (FollowPrimary::*applies)() = nullptr; // as in kPrimaryFailover
 };
 
 const FollowStep kFollowPrimary[] = {
@@ -112,7 +114,7 @@ const FollowStep kFollowPrimary[] = {
      &FollowPrimary::rewind},
     {"stale_slots", "remove the node's own copies of failover slots the new primary holds, report its other "
                     "slots (PostgreSQL 17+)",
-     &FollowPrimary::stale_slots},
+     &FollowPrimary::stale_slots, &FollowPrimary::slots_apply},
     {"slot", "create the node's replication slot on the new primary (replication_slots = on)",
      &FollowPrimary::slot},
     {"configure", "write the standby configuration (standby.signal + postgresql.auto.conf, or recovery.conf)",
@@ -122,11 +124,11 @@ const FollowStep kFollowPrimary[] = {
      &FollowPrimary::wait_streaming},
     {"slot_sync", "turn on slot synchronization on the node and wait for its copies of the failover slots "
                   "([replication] sync_replication_slots)",
-     &FollowPrimary::slot_sync},
+     &FollowPrimary::slot_sync, &FollowPrimary::slots_apply},
     {"restore_sync", "restore synchronous_standby_names on the new primary ([replication])",
      &FollowPrimary::restore_sync},
     {"standby_slots", "restore synchronized_standby_slots on the new primary (PostgreSQL 17+)",
-     &FollowPrimary::standby_slots},
+     &FollowPrimary::standby_slots, &FollowPrimary::slots_apply},
     {"attach", "attach the node in pgpool (pcp_attach_node, when [pcp] is set)", &FollowPrimary::attach},
 };
 
@@ -342,6 +344,8 @@ StepResult FollowPrimary::attach() {
 }
 
 // ---- logical failover slots (PostgreSQL 17+) --------------------------------
+
+bool FollowPrimary::slots_apply() { return conn_ && failover_slots_available(conn_->server_version()); }
 
 StepResult FollowPrimary::stale_slots() {
     if (already_following_) return StepResult::skip("already following");
@@ -612,7 +616,8 @@ void follow_primary(Context &ctx, int follower, int primary) {
     Runner run(ctx, "follow_primary", {{"follower", node_json(f)}, {"primary", node_json(p)}});
     FollowPrimary fp(ctx, f, p);
     try {
-        for (const auto &s : kFollowPrimary) run.step(s.name, s.what, [&] { return (fp.*s.fn)(); });
+        for (const auto &s : kFollowPrimary)
+            if (!s.applies || (fp.*s.applies)()) run.step(s.name, s.what, [&] { return (fp.*s.fn)(); });
     } catch (const Error &e) {
         std::string msg = e.what();
         if (!fp.streams()) msg += drop_from_sync_standbys(ctx, f, p);
