@@ -14,6 +14,9 @@
 #   bench/cli_startup.py       50 start-ups of each command
 #   bench/switchover.py        load: 10 runs per strategy (5 of sleep10);
 #                              slow: 5 runs per strategy (3 of sleep10)
+#   bench/switchover.py        archive: pgfailover and the wait for the old
+#                              postmaster's exit, with and without an archiver
+#                              backlog at the stop: 3 runs each
 #   bench/pgpool_downtime.py   10 runs each of pgfailover and the immediate
 #                              promote as failover_command (3 of sleep10)
 #   bench/switchover_checkpoint.py  `pgfailover switchover` with checkpoint
@@ -34,10 +37,10 @@ export PGFO_CLI=${PGFO_CLI:-$here/../build/cli/pgfailover}
 
 if (( quick )); then
   cli=(--runs 10); load=(--runs 2 --sleep-runs 1); slow=(--runs 1 --sleep-runs 0)
-  pool=(--runs 2 --sleep-runs 0); ckpt=(--runs 1)
+  pool=(--runs 2 --sleep-runs 0); ckpt=(--runs 1); arch=(--runs 1 --sleep-runs 0)
 else
   cli=(--runs 50); load=(--runs 10 --sleep-runs 5); slow=(--runs 5 --sleep-runs 3)
-  pool=(--runs 10 --sleep-runs 3); ckpt=(--runs 5)
+  pool=(--runs 10 --sleep-runs 3); ckpt=(--runs 5); arch=(--runs 3 --sleep-runs 0)
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pgfo-bench.XXXXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -46,6 +49,8 @@ start=$(date +%s)
 python3 "$here/cli_startup.py" "${cli[@]}" --markdown "$tmp/cli.md" || status=1
 python3 "$here/switchover.py" "${load[@]}" --modes load --markdown "$tmp/load.md" || status=1
 python3 "$here/switchover.py" "${slow[@]}" --modes slow --markdown "$tmp/slow.md" || status=1
+python3 "$here/switchover.py" "${arch[@]}" --modes load,archive --strategies reference,pgfailover \
+  --markdown "$tmp/archive.md" || status=1
 python3 "$here/pgpool_downtime.py" "${pool[@]}" --markdown "$tmp/pgpool.md" || status=1
 python3 "$here/switchover_checkpoint.py" "${ckpt[@]}" --markdown "$tmp/ckpt.md" || status=1
 
@@ -65,6 +70,7 @@ section() {     # title, file
   section "CLI start-up overhead" "$tmp/cli.md"
   section "Write downtime under pgbench load" "$tmp/load.md"
   section "Write downtime with a slow shutdown checkpoint" "$tmp/slow.md"
+  section "An archiver backlog at the stop" "$tmp/archive.md"
   section "Client-side downtime through pgpool-II" "$tmp/pgpool.md"
   section "Switchover: the CHECKPOINT before the stop" "$tmp/ckpt.md"
 } > "$out"
