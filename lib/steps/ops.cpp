@@ -131,8 +131,8 @@ std::string describe_down_check(const DownCheck &d) {
 ShutdownWait wait_shutdown(Context &ctx, const Node &node, double timeout, WaitFor until) {
     ShutdownWait w;
     Stopwatch sw;
-    double failing_since = -1; // when the current run of failed probes began
-    bool failing_unreachable = true; // ping answered nothing during every failed probe of that run
+    double failing_since = -1; // when the current run of failed probes (ping answering nothing) began
+    int silent_failures = 0;   // failed probes in that run
     double exit_deadline = -1;       // WaitFor::Exit: set once the shutdown checkpoint is written
     double next_note = 5;
     for (;;) {
@@ -143,18 +143,21 @@ ShutdownWait wait_shutdown(Context &ctx, const Node &node, double timeout, WaitF
         if (until == WaitFor::Exit ? w.last.exited() : w.last.shut_down()) return w;
         if (!w.last.access_error.empty()) {
             // One failed probe is never a fact (an ssh refused by MaxStartups,
-            // a network blip): only a run of failures lasting the window is.
+            // a network blip): only failures lasting the window, while the
+            // server's port answers nothing either, make the host unreachable.
             ++w.failed_checks;
-            if (failing_since < 0) {
+            if (w.last.ping != PGFO_PING_NO_RESPONSE) {
+                failing_since = -1; // the server answers: wait on, up to the timeout
+                silent_failures = 0;
+            } else if (failing_since < 0) {
                 failing_since = w.waited;
-                failing_unreachable = true;
             }
-            failing_unreachable = failing_unreachable && w.last.ping == PGFO_PING_NO_RESPONSE;
-            ctx.log().warn("{}: cannot look at postmaster.pid (failed for {:.1f} s of the {} s allowed): {}",
-                           node_label(node), w.waited - failing_since, ctx.cfg.unreachable_timeout,
-                           w.last.access_error);
-            if (w.waited - failing_since >= ctx.cfg.unreachable_timeout && w.failed_checks >= 2) {
-                if (failing_unreachable && node.access == Access::Ssh) {
+            if (w.last.ping == PGFO_PING_NO_RESPONSE) ++silent_failures;
+            ctx.log().warn("{}: cannot look at postmaster.pid (ping: {}; failing for {:.1f} s of the {} s allowed): {}",
+                           node_label(node), ping_name(w.last.ping), failing_since < 0 ? 0.0 : w.waited - failing_since,
+                           ctx.cfg.unreachable_timeout, w.last.access_error);
+            if (failing_since >= 0 && w.waited - failing_since >= ctx.cfg.unreachable_timeout && silent_failures >= 2) {
+                if (node.access == Access::Ssh) {
                     w.last.host_unreachable = true;
                     return w;
                 }
@@ -164,6 +167,7 @@ ShutdownWait wait_shutdown(Context &ctx, const Node &node, double timeout, WaitF
             }
         } else {
             failing_since = -1;
+            silent_failures = 0;
         }
         if (ctx.dry_run) return w;
         if (until == WaitFor::Exit && w.shut_down_at >= 0 && exit_deadline < 0) {
