@@ -187,7 +187,8 @@ std::vector<SlotReadiness> slot_readiness(const std::vector<LogicalSlot> &candid
         SlotReadiness r;
         r.name = name;
         r.consumers_flush = consumers;
-        auto it = std::find_if(candidate.begin(), candidate.end(), [&](const LogicalSlot &s) { return s.name == name; });
+        // (r.name, not the structured binding: C++17 lambdas cannot capture those)
+        auto it = std::find_if(candidate.begin(), candidate.end(), [&r](const LogicalSlot &s) { return s.name == r.name; });
         if (it == candidate.end()) {
             r.state = "missing (never synchronized to the candidate)";
         } else {
