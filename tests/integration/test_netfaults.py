@@ -420,9 +420,12 @@ class NetFaultTest(unittest.TestCase):
         # many round trips there, so a command gets 15 s
         cfg = self.config(c, command=15, node_overrides={0: {
             "host": self.net.addr("c"), "port": pg_proxy.port, "ssh_port": self.ssh_proxy.port}})
-        self.net.loss("n0", 30)
+        # the writer's table and first connection are set up before the loss begins
+        # (one lost handshake packet can fail a fresh psql there); the stop, the hook
+        # and every write after this point go through the lossy link
         w = c.writer(0, 1)
         self.assertIsNotNone(w.wait_ack(0, timeout=30))
+        self.net.loss("n0", 30)
         time.sleep(1)
         stopper = c.stop_async(0, "fast")
         time.sleep(0.03)
