@@ -344,6 +344,9 @@ int main(int argc, char **argv) {
     so->add_option("--max-lag", max_lag,
                    "refuse when the target replays more than this behind: a size (16MB) or a time (5s); "
                    "default [switchover] max_lag");
+    bool around_pgpool = false;
+    so->add_flag("--around-pgpool", around_pgpool,
+                 "with [pcp] set: switch over without pcp_promote_node --switchover ([switchover] pgpool = off)");
 
     auto *st_cmd = app.add_subcommand("status", "every node: reachable, role, timeline, LSNs, lag, sync state");
     auto *ck_cmd = app.add_subcommand("check", "preflight: list every problem that would stop a failover");
@@ -373,6 +376,10 @@ int main(int argc, char **argv) {
     if (!max_lag.empty()) {
         st = pgfo_ctx_set(ctx.get(), "switchover", "max_lag", max_lag.c_str());
         if (st != PGFO_OK) return fail(ctx.get(), st, "--max-lag");
+    }
+    if (around_pgpool) {
+        st = pgfo_ctx_set(ctx.get(), "switchover", "pgpool", "off");
+        if (st != PGFO_OK) return fail(ctx.get(), st, "--around-pgpool");
     }
     std::unique_ptr<Live> live;
     if (o.terminal) {

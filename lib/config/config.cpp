@@ -70,7 +70,7 @@ const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_
 const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names",
                                                    "sync_replication_slots"};
 const std::vector<std::string> kPcpKeys = {"host", "port", "user", "passfile", "bin_directory"};
-const std::vector<std::string> kSwitchoverKeys = {"max_lag", "max_archive_backlog", "checkpoint"};
+const std::vector<std::string> kSwitchoverKeys = {"max_lag", "max_archive_backlog", "checkpoint", "pgpool"};
 const std::vector<std::string> kNodeKeys = {"host",   "port",     "data_directory", "bin_directory",
                                             "application_name", "access", "ssh_user", "ssh_port",
                                             "ssh_options"};
@@ -815,6 +815,8 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
                 std::string c = one_of(where, section, key, v, {"off", "once", "twice"});
                 cfg.pre_checkpoint = c == "off" ? PreCheckpoint::Off : c == "once" ? PreCheckpoint::Once
                                                                                    : PreCheckpoint::Twice;
+            } else if (key == "pgpool") {
+                cfg.switchover_via_pgpool = one_of(where, section, key, v, {"auto", "off"}) == "auto";
             }
         } else if (!webhook_section_name(section).empty()) {
             std::string name = webhook_section_name(section);

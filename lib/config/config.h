@@ -128,6 +128,9 @@ struct Config {
     double max_lag_seconds = -1;           // -1: no limit in time
     int max_archive_backlog = 32;          // WAL files waiting for archive_command; -1: no limit
     PreCheckpoint pre_checkpoint = PreCheckpoint::Twice;
+    // auto: with [pcp] host set, through pgpool (pcp_promote_node --switchover
+    // runs pgpool's hooks); off: around pgpool, as without [pcp]
+    bool switchover_via_pgpool = true;
 
     // [node.N]
     std::map<int, Node> nodes;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -64,12 +65,15 @@ bool match_key(const std::string &lower, KeyMatch &m) {
     return false;
 }
 
-} // namespace
+// One `name = value` line at a time, for the keys `want` accepts (by their
+// lower-case name): `on(key, lower, value, lineno, fail)`. The value is
+// unquoted; a malformed line of a wanted key throws through `fail`.
+using Fail = std::function<void(const std::string &)>;
 
-std::map<int, PgpoolBackend> read_pgpool_backends(const std::string &path) {
-    const std::string text = read_small_file(path, kMaxFileSize, "pgpool.conf");
-    std::map<int, PgpoolBackend> backends;
-
+void scan_settings(const std::string &path, const std::string &text,
+                   const std::function<bool(const std::string &)> &want,
+                   const std::function<void(const std::string &, const std::string &, const std::string &, int,
+                                            const Fail &)> &on) {
     size_t pos = 0;
     int lineno = 0;
     while (pos < text.size()) {
@@ -88,16 +92,10 @@ std::map<int, PgpoolBackend> read_pgpool_backends(const std::string &path) {
         std::string lower = key;
         for (char &c : lower)
             if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-
-        KeyMatch m;
-        if (!match_key(lower, m)) continue;
+        if (!want(lower)) continue;
 
         const std::string where = path + ":" + std::to_string(lineno) + ": " + key + ": ";
-        auto fail = [&](const std::string &what) { throw Error(PGFO_ERR_CONFIG, where + what); };
-
-        if (m.digits.size() > 3 || (m.digits.size() > 1 && m.digits[0] == '0') || std::stoi(m.digits) > 127)
-            fail("backend number '" + m.digits + "' is not allowed (allowed: 0..127, no leading zeros)");
-        const int id = std::stoi(m.digits);
+        Fail fail = [&](const std::string &what) { throw Error(PGFO_ERR_CONFIG, where + what); };
 
         while (i < line.size() && is_space(line[i])) ++i;
         if (i < line.size() && line[i] == '=') ++i;
@@ -155,33 +153,65 @@ std::map<int, PgpoolBackend> read_pgpool_backends(const std::string &path) {
             fail("unexpected text after the value: " + show(line.substr(i)));
 
         if (has_control(value)) fail(show(value) + " contains a control character (not allowed)");
-
-        PgpoolBackend &b = backends[id];
-        if (b.id < 0) {
-            b.id = id;
-            b.line = lineno;
-        }
-        // Later lines win, as in pgpool itself.
-        switch (m.field) {
-        case Field::Host:
-            b.host = value;
-            b.line = lineno;
-            break;
-        case Field::Port: {
-            bool digits = !value.empty() && value.size() <= 5;
-            for (char c : value)
-                if (c < '0' || c > '9') digits = false;
-            long p = digits ? std::stol(value) : 0;
-            if (!digits || p < 1 || p > 65535)
-                fail(show(value) + " is not a port number (allowed: 1..65535)");
-            b.port = static_cast<int>(p);
-            break;
-        }
-        case Field::DataDir: b.data_directory = value; break;
-        case Field::AppName: b.application_name = value; break;
-        }
+        on(key, lower, value, lineno, fail);
     }
+}
+
+} // namespace
+
+std::map<int, PgpoolBackend> read_pgpool_backends(const std::string &path) {
+    const std::string text = read_small_file(path, kMaxFileSize, "pgpool.conf");
+    std::map<int, PgpoolBackend> backends;
+    KeyMatch m;
+    scan_settings(
+        path, text, [&](const std::string &lower) { return match_key(lower, m); },
+        [&](const std::string &, const std::string &, const std::string &value, int lineno, const Fail &fail) {
+            if (m.digits.size() > 3 || (m.digits.size() > 1 && m.digits[0] == '0') || std::stoi(m.digits) > 127)
+                fail("backend number '" + m.digits + "' is not allowed (allowed: 0..127, no leading zeros)");
+            const int id = std::stoi(m.digits);
+            PgpoolBackend &b = backends[id];
+            if (b.id < 0) {
+                b.id = id;
+                b.line = lineno;
+            }
+            // Later lines win, as in pgpool itself.
+            switch (m.field) {
+            case Field::Host:
+                b.host = value;
+                b.line = lineno;
+                break;
+            case Field::Port: {
+                bool digits = !value.empty() && value.size() <= 5;
+                for (char c : value)
+                    if (c < '0' || c > '9') digits = false;
+                long p = digits ? std::stol(value) : 0;
+                if (!digits || p < 1 || p > 65535)
+                    fail(show(value) + " is not a port number (allowed: 1..65535)");
+                b.port = static_cast<int>(p);
+                break;
+            }
+            case Field::DataDir: b.data_directory = value; break;
+            case Field::AppName: b.application_name = value; break;
+            }
+        });
     return backends;
+}
+
+std::map<std::string, PgpoolSetting> read_pgpool_settings(const std::string &path,
+                                                          const std::vector<std::string> &keys) {
+    const std::string text = read_small_file(path, kMaxFileSize, "pgpool.conf");
+    std::map<std::string, PgpoolSetting> out;
+    scan_settings(
+        path, text,
+        [&](const std::string &lower) {
+            for (const auto &k : keys)
+                if (k == lower) return true;
+            return false;
+        },
+        [&](const std::string &, const std::string &lower, const std::string &value, int lineno, const Fail &) {
+            out[lower] = {value, lineno}; // later lines win
+        });
+    return out;
 }
 
 } // namespace pgfo

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace pgfo {
 
@@ -22,5 +23,15 @@ struct PgpoolBackend {
 // pgfo::Error(PGFO_ERR_CONFIG, "pgpool.conf:LINE: ...") on a malformed line of
 // one of these keys or an unreadable file; other keys are ignored.
 std::map<int, PgpoolBackend> read_pgpool_backends(const std::string &path);
+
+struct PgpoolSetting {
+    std::string value; // unquoted
+    int line = 0;
+};
+
+// The settings named in `keys` (lower case, e.g. "failover_command"), same
+// syntax and errors as above; a key absent from the file is absent from the map.
+std::map<std::string, PgpoolSetting> read_pgpool_settings(const std::string &path,
+                                                          const std::vector<std::string> &keys);
 
 } // namespace pgfo

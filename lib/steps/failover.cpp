@@ -15,6 +15,7 @@
 #include "pg/sync_names.h"
 #include "pgpool/args.h"
 #include "steps/fence.h"
+#include "steps/handover.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 #include "steps/slots.h"
@@ -981,7 +982,29 @@ void failover_from_pgpool(Context &ctx, const std::vector<std::string> &args) {
                    a.failed_node, a.failed_host.value_or(""), a.failed_port ? std::to_string(*a.failed_port) : "",
                    a.new_main_node, a.old_main_node, a.old_primary_node);
     merge_pgpool_nodes(ctx, a);
-    failover(ctx, a.failed_node, a.new_main_node, a.old_primary_node);
+    // A planned switchover handed to pgpool: pgpool calls this hook with the
+    // primary still up, and the operator asked for it to be stopped.
+    auto note = pending_switchover(ctx);
+    std::optional<OnRunning> on_running;
+    if (note) {
+        if (note->from == a.failed_node && note->to == a.new_main_node && a.old_primary_node == a.failed_node) {
+            ctx.log().info("pgpool runs this failover for switchover run {} (pid {}): node {} to node {}; the old "
+                           "primary is stopped in fast mode whatever on_running says",
+                           note->run, note->pid, note->from, note->to);
+            on_running = OnRunning::Stop;
+        } else {
+            ctx.log().warn("a switchover (run {}, node {} to node {}) is waiting for pgpool, but pgpool asks for "
+                           "another failover (failed node {}, new main {}): following the configuration",
+                           note->run, note->from, note->to, a.failed_node, a.new_main_node);
+        }
+    }
+    try {
+        failover(ctx, a.failed_node, a.new_main_node, a.old_primary_node, on_running);
+    } catch (const Error &) {
+        if (note) hand_back_report(ctx, *note, "failover", a.failed_node);
+        throw;
+    }
+    if (note) hand_back_report(ctx, *note, "failover", a.failed_node);
 }
 
 } // namespace pgfo

@@ -20,6 +20,7 @@
 #include "pg/sync_names.h"
 #include "pgpool/args.h"
 #include "steps/failover.h"
+#include "steps/handover.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 #include "steps/slots.h"
@@ -646,7 +647,15 @@ void follow_primary_from_pgpool(Context &ctx, const std::vector<std::string> &ar
     merge_pgpool_nodes(ctx, a);
     if (a.new_main_node < 0)
         throw Error(PGFO_ERR_STATE, "pgpool passed no new primary (%m = -1): nothing to follow");
-    follow_primary(ctx, a.failed_node, a.new_main_node);
+    auto note = pending_switchover(ctx);
+    if (note && note->to != a.new_main_node) note.reset(); // not that switchover's
+    try {
+        follow_primary(ctx, a.failed_node, a.new_main_node);
+    } catch (const Error &) {
+        if (note) hand_back_report(ctx, *note, "follow_primary", a.failed_node);
+        throw;
+    }
+    if (note) hand_back_report(ctx, *note, "follow_primary", a.failed_node);
 }
 
 } // namespace pgfo

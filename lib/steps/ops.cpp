@@ -17,6 +17,8 @@ std::string pg_ctl_path(const Node &node) {
     return node.bin_directory.empty() ? std::string("pg_ctl") : node.bin_directory + "/pg_ctl";
 }
 
+} // namespace
+
 std::string exec_failure(const std::vector<std::string> &argv, const ExecResult &r) {
     std::string why;
     if (r.start_failed) why = "could not start: " + r.err;
@@ -28,8 +30,6 @@ std::string exec_failure(const std::vector<std::string> &argv, const ExecResult 
     if (!r.start_failed && !err.empty()) why += ": " + err;
     return describe_argv(argv) + " " + why;
 }
-
-} // namespace
 
 std::optional<Lsn> lsn_or_null(const std::optional<std::string> &s) {
     if (!s) return std::nullopt;
@@ -834,17 +834,26 @@ Lsn wait_streaming(Context &ctx, PgConn &conn, const Node &follower, const std::
     }
 }
 
-bool pcp_attach(Context &ctx, int node_id) {
-    const Config &c = ctx.cfg;
-    if (c.pcp_host.empty()) return false;
-    std::string prog = c.pcp_bin_directory.empty() ? "pcp_attach_node" : c.pcp_bin_directory + "/pcp_attach_node";
+std::string pcp_program(const Config &c, const std::string &program) {
+    return c.pcp_bin_directory.empty() ? program : c.pcp_bin_directory + "/" + program;
+}
+
+std::vector<std::string> pcp_argv(const Config &c, const std::string &program, const std::vector<std::string> &args) {
+    std::string prog = pcp_program(c, program);
     // The password comes from the PCP passfile through the environment; `env`
     // sets it without a shell.
     std::vector<std::string> argv = {"env"};
     if (!c.pcp_passfile.empty()) argv.push_back("PCPPASSFILE=" + c.pcp_passfile);
-    argv.insert(argv.end(), {prog, "-h", c.pcp_host, "-p", std::to_string(c.pcp_port), "-n",
-                             std::to_string(node_id), "-w"});
+    argv.insert(argv.end(), {prog, "-h", c.pcp_host, "-p", std::to_string(c.pcp_port), "-w"});
     if (!c.pcp_user.empty()) argv.insert(argv.end(), {"-U", c.pcp_user});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+}
+
+bool pcp_attach(Context &ctx, int node_id) {
+    const Config &c = ctx.cfg;
+    if (c.pcp_host.empty()) return false;
+    auto argv = pcp_argv(c, "pcp_attach_node", {"-n", std::to_string(node_id)});
     ctx.log().info("{}", describe_argv(argv));
     ExecResult r = run_local(argv, c.command_timeout);
     if (!r.ok()) throw Error(PGFO_ERR_EXEC, exec_failure(argv, r));

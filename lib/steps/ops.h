@@ -23,6 +23,9 @@ void poll_sleep(const Config &cfg);
 // Before retrying a failed read: the poll interval, at least 50 ms.
 void retry_sleep(const Config &cfg);
 
+// "<argv as text> exit code 3: <its standard error>" (or why it did not run), for messages.
+std::string exec_failure(const std::vector<std::string> &argv, const ExecResult &r);
+
 // Node lookup: throws pgfo::Error(PGFO_ERR_USAGE) naming the id when it is not configured.
 const Node &node_by_id(const Config &cfg, int id);
 
@@ -297,6 +300,12 @@ std::pair<std::string, int> set_aside_wal(Context &ctx, const Node &node, uint32
 
 // Application names streaming from `conn` (pg_stat_replication, state streaming).
 std::vector<std::string> streaming_standbys(Context &ctx, PgConn &conn);
+
+// A pgpool PCP program: [pcp] bin_directory/program, or program (on PATH).
+std::string pcp_program(const Config &c, const std::string &program);
+// The argument vector of a pgpool PCP program ([pcp] host, port, user,
+// passfile, bin_directory) with `args` after the connection options.
+std::vector<std::string> pcp_argv(const Config &c, const std::string &program, const std::vector<std::string> &args);
 
 // pcp_attach_node for `node_id` when [pcp] host is set; false when PCP is not configured.
 bool pcp_attach(Context &ctx, int node_id);

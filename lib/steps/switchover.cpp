@@ -11,13 +11,18 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/text.h"
 #include "pg/sync_names.h"
+#include "pgpool/pgpool_conf.h"
 #include "steps/failover.h"
 #include "steps/follow.h"
+#include "steps/handover.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 
@@ -165,24 +170,84 @@ double step_timeout(const Config &c, const std::string &step) {
     if (step == "rewind") return c.rewind_timeout;
     if (step == "start" || step == "wait_streaming") return c.follow_timeout;
     if (step == "inspect" || step == "one_primary" || step == "preflight") return c.connect_timeout;
+    if (step == "pgpool_view") return c.follow_timeout;
+    if (step == "failover_hook" || step == "follow_hook") {
+        // pgpool's hook runs every step of its run, each within its timeout
+        double t = c.lock_timeout;
+        for (const auto &s : step == "failover_hook" ? primary_failover_steps() : follow_primary_steps())
+            t += step_timeout(c, s.name);
+        return t;
+    }
     return c.command_timeout;
+}
+
+// pgpool's view of one backend, from pcp_node_info:
+// "host port status weight status_name pg_status role pg_role ..."
+struct PoolNode {
+    int status = -1;   // 1 waiting, 2 up, 3 down
+    std::string role;  // primary, standby
+    std::string line;
+    bool up() const { return status == 1 || status == 2; }
+};
+
+PoolNode pool_node(Context &ctx, int id) {
+    auto argv = pcp_argv(ctx.cfg, "pcp_node_info", {"-n", std::to_string(id)});
+    ExecResult r = run_local(argv, ctx.cfg.command_timeout);
+    if (!r.ok()) throw Error(PGFO_ERR_EXEC, exec_failure(argv, r));
+    PoolNode n;
+    n.line = r.out.substr(0, r.out.find('\n'));
+    std::vector<std::string> f;
+    std::istringstream words(n.line);
+    for (std::string w; words >> w;) f.push_back(w);
+    if (f.size() < 7 || f[2].find_first_not_of("0123456789") != std::string::npos)
+        throw Error(PGFO_ERR_EXEC, "unexpected pcp_node_info output for node " + std::to_string(id) + ": " +
+                                       show_value(n.line, 200));
+    n.status = std::stoi(f[2]);
+    n.role = f[6];
+    return n;
+}
+
+std::string pool_text(int id, const PoolNode &n) {
+    return "node " + std::to_string(id) + " " + (n.status == 3 ? "down" : n.up() ? "up" : "status " +
+                                                     std::to_string(n.status)) + " " + n.role;
 }
 
 class Switchover {
 public:
-    Switchover(Context &ctx, const Node &to) : ctx_(ctx), to_(to) {}
+    Switchover(Context &ctx, const Node &to) : ctx_(ctx), to_(to), via_pgpool_(switchover_via_pgpool(ctx.cfg)) {}
 
     StepResult preflight();
     StepResult gates();
+    StepResult pgpool_gate();
     StepResult checkpoint();
+    // through pgpool
+    StepResult pcp_promote();
+    StepResult failover_hook();
+    StepResult follow_hooks();
+    StepResult pgpool_view();
 
+    bool via_pgpool() const { return via_pgpool_; }
     const Node *from() const { return from_; }
     const std::vector<const Node *> &others() const { return others_; }
+    // the old primary, then every other standby
+    std::vector<const Node *> followers() const {
+        std::vector<const Node *> v = {from_};
+        v.insert(v.end(), others_.begin(), others_.end());
+        return v;
+    }
     json plan() const;
+    // the reports of the runs the switchover is made of
+    json parts = json::array();
+    std::string rejoin = "unknown"; // how the old primary rejoined: clean, rewound
+    std::unique_ptr<SwitchoverHandover> handover;
 
 private:
+    json wait_hook(const std::string &kind, const Node &node, const std::string &what);
+
     Context &ctx_;
     const Node &to_;
+    const bool via_pgpool_;
+    bool pgpool_follows_ = true; // pgpool.conf sets follow_primary_command (or it is not known)
     const Node *from_ = nullptr;
     std::vector<const Node *> others_;
     std::optional<PgConn> conn_; // to the primary
@@ -192,6 +257,7 @@ struct SwitchoverStep {
     const char *name;
     const char *what;
     StepResult (Switchover::*fn)();
+    bool pgpool_only = false; // a step of the switchover through pgpool
 };
 
 const SwitchoverStep kSwitchover[] = {
@@ -199,9 +265,29 @@ const SwitchoverStep kSwitchover[] = {
     {"gates", "refuse before any downtime: the target's replay lag ([switchover] max_lag), the archiver "
               "backlog (max_archive_backlog), a synchronous standby left after the switch",
      &Switchover::gates},
+    {"pgpool_gate", "through pgpool ([pcp], [switchover] pgpool = auto): pcp_promote_node has --switchover, "
+                    "pgpool.conf's hooks are pgfailover's, pgpool sees the primary and the target up",
+     &Switchover::pgpool_gate, true},
     {"checkpoint", "CHECKPOINT on the primary while it still serves writes ([switchover] checkpoint), so that "
                    "its shutdown checkpoint has little left to write",
      &Switchover::checkpoint},
+};
+
+// After the gates, through pgpool: pgpool detaches the primary and runs its
+// hooks, which are pgfailover's; the switchover waits for their reports.
+const SwitchoverStep kViaPgpool[] = {
+    {"pcp_promote", "ask pgpool to switch over: pcp_promote_node --switchover -n <target>; pgpool detaches the "
+                    "primary and runs its failover_command, then follow_primary_command for every other node",
+     &Switchover::pcp_promote, true},
+    {"failover_hook", "wait for pgpool's failover_command (pgfailover failover) to report: it stops the primary "
+                      "in fast mode and promotes the target only once that is safe",
+     &Switchover::failover_hook, true},
+    {"follow_hooks", "wait for pgpool's follow_primary_command (pgfailover follow-primary) to report for the old "
+                     "primary and every other standby",
+     &Switchover::follow_hooks, true},
+    {"pgpool_view", "wait until pgpool shows the target as its primary and every follower up as a standby "
+                    "(pcp_node_info)",
+     &Switchover::pgpool_view, true},
 };
 
 StepResult Switchover::preflight() {
@@ -341,18 +427,179 @@ StepResult Switchover::checkpoint() {
     return StepResult::done("CHECKPOINT on " + node_label(*from_) + " took " + took, {{"seconds", runs}});
 }
 
+StepResult Switchover::pgpool_gate() {
+    const Config &c = ctx_.cfg;
+    json d = json::object();
+    std::vector<std::string> passed;
+    const std::string nothing = ". State: nothing was changed, " + node_label(*from_) + " is still the primary";
+    // pcp_promote_node --switchover exists from pgpool-II 4.3 on.
+    const std::vector<std::string> help = {pcp_program(c, "pcp_promote_node"), "--help"}; // no connection
+    ExecResult h = run_local(help, c.command_timeout);
+    if (h.start_failed) throw Error(PGFO_ERR_EXEC, "cannot run " + help[0] + ": " + h.err + nothing);
+    if ((h.out + h.err).find("--switchover") == std::string::npos)
+        throw Error(PGFO_ERR_REFUSED, help[0] + " has no --switchover (pgpool-II 4.2 or older): set "
+                                          "[switchover] pgpool = off to switch over around pgpool" + nothing);
+    passed.push_back("pcp_promote_node has --switchover");
+    // pgpool's hooks must be pgfailover's, or pgpool would promote with another script.
+    if (!c.pgpool_conf.empty()) {
+        auto hooks = read_pgpool_settings(c.pgpool_conf, {"failover_command", "follow_primary_command"});
+        auto where = [&](const char *key) {
+            auto it = hooks.find(key);
+            return c.pgpool_conf + (it == hooks.end() ? "" : ":" + std::to_string(it->second.line)) + " " + key;
+        };
+        auto value = [&](const char *key) {
+            auto it = hooks.find(key);
+            return it == hooks.end() ? std::string() : it->second.value;
+        };
+        const std::string fo = value("failover_command"), fp = value("follow_primary_command");
+        d["failover_command"] = fo;
+        d["follow_primary_command"] = fp;
+        if (fo.find("pgfailover") == std::string::npos || fo.find(" failover") == std::string::npos)
+            throw Error(PGFO_ERR_REFUSED, where("failover_command") + " is " + show_value(fo, 200) +
+                                              ", not pgfailover's failover hook: pgpool would promote with it. Set "
+                                              "[switchover] pgpool = off to switch over around pgpool" + nothing);
+        if (fp.empty()) {
+            pgpool_follows_ = false;
+            passed.push_back("no follow_primary_command in pgpool.conf: the switchover brings the followers back "
+                             "itself");
+        } else if (fp.find("pgfailover") == std::string::npos || fp.find("follow-primary") == std::string::npos) {
+            throw Error(PGFO_ERR_REFUSED, where("follow_primary_command") + " is " + show_value(fp, 200) +
+                                              ", not pgfailover's follow-primary hook. Set [switchover] pgpool = "
+                                              "off to switch over around pgpool" + nothing);
+        } else {
+            passed.push_back("pgpool.conf runs pgfailover's hooks");
+        }
+    }
+    // pgpool's own view must agree: it promotes the node it is told to only
+    // when it sees the primary as its primary and the target up.
+    PoolNode p = pool_node(ctx_, from_->id), t = pool_node(ctx_, to_.id);
+    d["pgpool_nodes"] = {{std::to_string(from_->id), p.line}, {std::to_string(to_.id), t.line}};
+    if (!p.up() || p.role != "primary" || !t.up() || t.role != "standby")
+        throw Error(PGFO_ERR_REFUSED, "pgpool does not see " + node_label(*from_) + " as an up primary and " +
+                                          node_label(to_) + " as an up standby (" + pool_text(from_->id, p) +
+                                          ", " + pool_text(to_.id, t) + "): not asking it to switch over" +
+                                          nothing);
+    passed.push_back("pgpool: " + pool_text(from_->id, p) + ", " + pool_text(to_.id, t));
+    return StepResult::done(join(passed, "; "), d);
+}
+
+StepResult Switchover::pcp_promote() {
+    auto argv = pcp_argv(ctx_.cfg, "pcp_promote_node", {"--switchover", "-n", std::to_string(to_.id)});
+    ctx_.log().info("{}", describe_argv(argv));
+    ExecResult r = run_local(argv, ctx_.cfg.command_timeout);
+    if (!r.ok())
+        throw Error(PGFO_ERR_EXEC, exec_failure(argv, r) + ". State: " + describe_roles(node_roles(ctx_)));
+    return StepResult::done("pgpool accepted the switchover to node " + std::to_string(to_.id));
+}
+
+// Wait for the report of pgpool's `kind` hook for `node`, within that hook's
+// whole timeout; a failed hook ends the switchover with the hook's own code.
+json Switchover::wait_hook(const std::string &kind, const Node &node, const std::string &what) {
+    const double limit = step_timeout(ctx_.cfg, kind == "failover" ? "failover_hook" : "follow_hook");
+    Stopwatch sw;
+    double next_note = 5;
+    for (;;) {
+        if (auto rep = handover->report(kind, node.id)) {
+            parts.push_back(*rep);
+            int code = rep->value("exit_code", -1);
+            if (code != PGFO_OK)
+                throw Error(code > 0 ? static_cast<pgfo_status_t>(code) : PGFO_ERR_STATE,
+                            "pgpool's " + what + " failed (exit " + std::to_string(code) +
+                                "): " + rep->value("message", std::string("no message")));
+            return *rep;
+        }
+        if (sw.seconds() >= limit)
+            throw Error(PGFO_ERR_TIMEOUT,
+                        "pgpool ran no pgfailover " + what + " that reported within " +
+                            std::to_string(static_cast<int>(limit)) +
+                            " s (it must run pgfailover with this configuration, and find the switchover's note "
+                            "in the lock file's directory). State: " + describe_roles(node_roles(ctx_)));
+        if (sw.seconds() >= next_note) {
+            ctx_.progress({{"elapsed_s", sw.seconds()}, {"waiting_for", what}});
+            next_note = sw.seconds() + 5;
+        }
+        poll_sleep(ctx_.cfg);
+    }
+}
+
+StepResult Switchover::failover_hook() {
+    json rep = wait_hook("failover", *from_, "failover_command for node " + std::to_string(from_->id));
+    json v = rep.value("verdict", json::object());
+    return StepResult::done("pgpool's failover_command: " + rep.value("message", std::string()),
+                            {{"run", rep.value("run_id", std::string())}, {"verdict", v}});
+}
+
+StepResult Switchover::follow_hooks() {
+    json d = json::object();
+    std::vector<std::string> done;
+    for (const Node *n : followers()) {
+        json rep;
+        if (pgpool_follows_) {
+            rep = wait_hook("follow_primary", *n, "follow_primary_command for node " + std::to_string(n->id));
+        } else {
+            try {
+                follow_primary(ctx_, n->id, to_.id);
+            } catch (...) {
+                parts.push_back(json::parse(ctx_.result_json, nullptr, false));
+                throw;
+            }
+            rep = json::parse(ctx_.result_json, nullptr, false);
+            parts.push_back(rep);
+        }
+        std::string how = rep.is_object() ? rep.value("verdict", json::object()).value("rejoin", "unknown")
+                                          : "unknown";
+        if (n == from_) rejoin = how;
+        d[std::to_string(n->id)] = how;
+        done.push_back(node_label(*n) + ": " + how);
+    }
+    return StepResult::done(std::string(pgpool_follows_ ? "pgpool's follow_primary_command: " : "followed: ") +
+                                join(done, "; "),
+                            {{"rejoin", d}});
+}
+
+StepResult Switchover::pgpool_view() {
+    Stopwatch sw;
+    std::string last;
+    for (;;) {
+        std::vector<std::string> seen;
+        bool right = false;
+        try {
+            PoolNode t = pool_node(ctx_, to_.id);
+            seen.push_back(pool_text(to_.id, t));
+            right = t.up() && t.role == "primary";
+            for (const Node *n : followers()) {
+                PoolNode f = pool_node(ctx_, n->id);
+                seen.push_back(pool_text(n->id, f));
+                right = right && f.up() && f.role == "standby";
+            }
+            last = join(seen, ", ");
+        } catch (const Error &e) {
+            last = e.what(); // pgpool restarting its children: look again
+        }
+        if (right) return StepResult::done("pgpool: " + last);
+        if (sw.seconds() >= ctx_.cfg.follow_timeout)
+            throw Error(PGFO_ERR_TIMEOUT, "pgpool's view is not right " + std::to_string(static_cast<int>(
+                                              ctx_.cfg.follow_timeout)) + " s after the switchover (" + last +
+                                              "). State: " + describe_roles(node_roles(ctx_)));
+        poll_sleep(ctx_.cfg);
+    }
+}
+
 // Every step a switchover would run, with its timeout, for the dry run.
 json Switchover::plan() const {
     json plan = json::array();
     auto add = [&](const std::string &run, const std::string &step, const std::string &what) {
         plan.push_back({{"run", run}, {"step", step}, {"what", what}, {"timeout_s", step_timeout(ctx_.cfg, step)}});
     };
-    for (const auto &s : kSwitchover) add("switchover", s.name, s.what);
-    for (const auto &s : primary_failover_steps()) add("failover", s.name, s.what);
-    std::vector<const Node *> followers = {from_};
-    followers.insert(followers.end(), others_.begin(), others_.end());
-    for (const Node *n : followers)
-        for (const auto &s : follow_primary_steps()) add("follow_primary node " + std::to_string(n->id), s.name, s.what);
+    for (const auto &s : kSwitchover)
+        if (!s.pgpool_only || via_pgpool_) add("switchover", s.name, s.what);
+    if (via_pgpool_)
+        for (const auto &s : kViaPgpool) add("switchover", s.name, s.what);
+    const std::string by = via_pgpool_ ? " (pgpool's hook)" : "";
+    for (const auto &s : primary_failover_steps()) add("failover" + by, s.name, s.what);
+    for (const Node *n : followers())
+        for (const auto &s : follow_primary_steps())
+            add("follow_primary node " + std::to_string(n->id) + by, s.name, s.what);
     return plan;
 }
 
@@ -362,8 +609,7 @@ void switchover(Context &ctx, int target) {
     const Node &to = node_by_id(ctx.cfg, target);
     Runner run(ctx, "switchover", {{"target", node_json(to)}});
     Switchover so(ctx, to);
-    json parts = json::array();
-    auto keep_part = [&] { parts.push_back(json::parse(ctx.result_json, nullptr, false)); };
+    auto keep_part = [&] { so.parts.push_back(json::parse(ctx.result_json, nullptr, false)); };
     std::unique_ptr<WriteProbe> probe;
     json gap;
     auto end_probe = [&](double wait) {
@@ -373,49 +619,72 @@ void switchover(Context &ctx, int target) {
         run.report()["write_probe"] = gap;
         probe.reset();
     };
-    std::string rejoin = "unknown"; // how the old primary rejoined: clean, rewound
-    try {
-        for (const auto &s : kSwitchover) {
+    auto steps = [&](const auto &table) {
+        for (const auto &s : table) {
+            if (s.pgpool_only && !so.via_pgpool()) continue;
             // the probe starts before the checkpoint, so that it sees the writes the old primary still takes
             if (std::string(s.name) == "checkpoint" && !ctx.dry_run)
                 probe = std::make_unique<WriteProbe>(ctx.cfg, *so.from(), to);
             run.step(s.name, s.what, [&] { return (so.*s.fn)(); });
+            if (std::string(s.name) == "failover_hook") end_probe(ctx.cfg.promote_timeout);
         }
+    };
+    try {
+        steps(kSwitchover);
         if (ctx.dry_run) {
             json plan = so.plan();
             run.report()["plan"] = plan;
             ctx.result_json = run.finish(PGFO_OK, "dry run: would switch over from " + node_label(*so.from()) +
-                                                      " to " + node_label(to) + " in " +
+                                                      " to " + node_label(to) +
+                                                      (so.via_pgpool() ? " through pgpool" : "") + " in " +
                                                       std::to_string(plan.size()) + " steps",
-                                         {{"from", so.from()->id}, {"to", to.id}});
+                                         {{"from", so.from()->id}, {"to", to.id}, {"via_pgpool", so.via_pgpool()}});
             return;
         }
-        // A switchover stops the primary itself, whatever on_running says for hooks.
-        try {
-            failover(ctx, so.from()->id, to.id, so.from()->id, OnRunning::Stop);
-        } catch (...) {
+        if (so.via_pgpool()) {
+            // pgpool runs the failover and the follows: leave its hooks the note
+            // they hand their reports back through, void once every hook had its time
+            using namespace std::chrono;
+            double bound = step_timeout(ctx.cfg, "failover_hook") + ctx.cfg.follow_timeout + 60 +
+                           step_timeout(ctx.cfg, "follow_hook") * static_cast<double>(so.followers().size());
+            double now = duration<double>(system_clock::now().time_since_epoch()).count();
+            so.handover = std::make_unique<SwitchoverHandover>(
+                ctx, SwitchoverNote{ctx.run_id(), so.from()->id, to.id, static_cast<long>(::getpid()), now + bound});
+            steps(kViaPgpool);
+        } else {
+            // A switchover stops the primary itself, whatever on_running says for hooks.
+            try {
+                failover(ctx, so.from()->id, to.id, so.from()->id, OnRunning::Stop);
+            } catch (...) {
+                keep_part();
+                throw;
+            }
             keep_part();
-            throw;
-        }
-        keep_part();
-        end_probe(ctx.cfg.promote_timeout);
-        follow_primary(ctx, so.from()->id, to.id);
-        keep_part();
-        if (parts.back().is_object() && parts.back().contains("verdict"))
-            rejoin = parts.back()["verdict"].value("rejoin", "unknown");
-        for (const Node *n : so.others()) {
-            follow_primary(ctx, n->id, to.id);
-            keep_part();
+            end_probe(ctx.cfg.promote_timeout);
+            for (const Node *n : so.followers()) {
+                try {
+                    follow_primary(ctx, n->id, to.id);
+                } catch (...) {
+                    keep_part();
+                    throw;
+                }
+                keep_part();
+                if (n == so.from() && so.parts.back().is_object() && so.parts.back().contains("verdict"))
+                    so.rejoin = so.parts.back()["verdict"].value("rejoin", "unknown");
+            }
         }
     } catch (const Error &e) {
         end_probe(0);
-        run.report()["parts"] = parts;
-        ctx.result_json = run.finish(e.code(), e.what(), {{"from", so.from() ? so.from()->id : -1}, {"to", to.id}});
+        run.report()["parts"] = so.parts;
+        ctx.result_json = run.finish(e.code(), e.what(),
+                                     {{"from", so.from() ? so.from()->id : -1}, {"to", to.id},
+                                      {"via_pgpool", so.via_pgpool()}});
         throw;
     }
-    run.report()["parts"] = parts;
+    run.report()["parts"] = so.parts;
     const Node &from = *so.from();
-    json verdict = {{"from", from.id}, {"to", to.id}, {"old_primary_rejoin", rejoin}};
+    const std::string &rejoin = so.rejoin;
+    json verdict = {{"from", from.id}, {"to", to.id}, {"old_primary_rejoin", rejoin}, {"via_pgpool", so.via_pgpool()}};
     std::string gap_text;
     if (gap.contains("write_gap_s")) {
         verdict["write_gap_s"] = gap["write_gap_s"];
@@ -425,7 +694,8 @@ void switchover(Context &ctx, int target) {
         gap_text = "; write gap unknown (" + gap.value("unknown", std::string("no probe")) + ")";
     }
     ctx.result_json = run.finish(PGFO_OK,
-                                 node_label(to) + " is the primary; " + node_label(from) +
+                                 node_label(to) + " is the primary" + (so.via_pgpool() ? " (through pgpool)" : "") +
+                                     "; " + node_label(from) +
                                      (rejoin == "clean"     ? " follows it without pg_rewind"
                                       : rejoin == "rewound" ? " follows it after pg_rewind"
                                                             : " follows it (rejoin: " + rejoin + ")") +

@@ -31,6 +31,7 @@ over cleanly, and the old primary follows and is attached again.
 """
 
 import json
+import subprocess
 import os
 import sys
 import time
@@ -38,7 +39,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from pgcluster import HOST, SUPERUSER, PgCluster, read_pg_control  # noqa: E402
+from pgcluster import HOST, SUPERUSER, PgCluster, _clean_env, read_pg_control  # noqa: E402
 from pgfo import cli_path, write_config  # noqa: E402
 from pgpool import PGPOOL, Pgpool, PoolWriter, pgpool_available  # noqa: E402
 
@@ -77,11 +78,12 @@ class PgpoolTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         if cls.downtimes:
-            order = ["quick stop", "slow stop", "crash", "switchover"]
+            order = ["quick stop", "slow stop", "crash", "switchover", "switchover (pgfailover)"]
             parts = ["%s %.2f s" % (k, cls.downtimes[k]) for k in order if k in cls.downtimes]
             print("\npgpool client write downtime: " + ", ".join(parts), flush=True)
 
-    def setup_cluster(self, offset, on_unclean="promote", on_running="stop"):
+    def setup_cluster(self, offset, on_unclean="promote", on_running="stop", pgpool_conf=False,
+                      switchover_pgpool=None):
         c = PgCluster(standbys=1, sync_names="ANY 1 (node1)",
                       port_offset=PORT_OFFSET + offset, label="pgfo-pgpool")
         self.addCleanup(c.teardown)
@@ -106,8 +108,15 @@ class PgpoolTest(unittest.TestCase):
         bindir = os.path.dirname(PGPOOL)
         if os.access(os.path.join(bindir, "pcp_attach_node"), os.X_OK):
             pcp.append("bin_directory = %s" % bindir)
+        if switchover_pgpool:
+            pcp += ["[switchover]", "pgpool = %s" % switchover_pgpool]
         self.assertEqual(write_config(c, on_unclean=on_unclean, on_running=on_running,
                                       extra="\n".join(pcp) + "\n"), cfg)
+        if pgpool_conf:     # the hooks pgpool runs, as pgfailover reads them there
+            with open(cfg) as f:
+                text = f.read().replace("[general]\n", "[general]\npgpool_conf = %s\n"
+                                        % pool.path("pgpool.conf"), 1)
+            c._write_owner_file(cfg, text)
         pool.start()
         self.addCleanup(self.dump_on_failure, pool)
         self.pool = pool
@@ -345,6 +354,115 @@ class PgpoolTest(unittest.TestCase):
         print("\nswitchover: hook %.2f s, client write downtime %.2f s, old primary rejoin: %s"
               % (rep["duration_s"], gap, rep["verdict"]["old_primary_rejoin"]), flush=True)
         self.assert_clean_rejoin(c, w, rep, "switchover")
+
+    # ---- pgfailover switchover with pgpool in front ------------------------------------
+    def run_switchover(self, c, *args):
+        t0 = time.monotonic()
+        r = subprocess.run([cli_path(), "--config", self.cfg, "--json", "switchover", "--to", "1"]
+                           + list(args), capture_output=True, text=True, timeout=300,
+                           env=_clean_env(), cwd="/")
+        rep = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+        return r, rep, t0, time.monotonic()
+
+    def failover_commands(self, pool):
+        """How many times pgpool ran failover_command (its log)."""
+        return pool.log_text().count("execute command: %s --config %s --json failover " % (
+            cli_path(), self.cfg))
+
+    def test_5_switchover_through_pgpool(self):
+        """`pgfailover switchover` with [pcp]: pgpool does the switching (pcp_promote_node
+        --switchover), runs pgfailover's hooks, and nothing races. on_running = refuse
+        shows that the switchover's note, not the policy, lets the hook stop the primary."""
+        c, pool = self.setup_cluster(40, on_running="refuse", pgpool_conf=True)
+        w = self.start_writer(pool)
+        r, rep, t0, t1 = self.run_switchover(c)
+        self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:] + pool.log_tail(40))
+        v = rep["verdict"]
+        self.assertTrue(v["via_pgpool"], json.dumps(rep, indent=1))
+        self.assertEqual(v["old_primary_rejoin"], "clean", json.dumps(rep, indent=1))
+        steps = {s["name"]: s for s in rep["steps"]}
+        for name in ("pgpool_gate", "checkpoint", "pcp_promote", "failover_hook", "follow_hooks",
+                     "pgpool_view"):
+            self.assertEqual(steps[name]["outcome"], "succeeded", name + json.dumps(rep, indent=1))
+        # one promotion: pgpool ran failover_command once, and it was pgfailover's hook,
+        # whose report the switchover carries
+        self.assertIn("pcp_promote_node: promote option: s", pool.log_text())
+        self.assertEqual(self.failover_commands(pool), 1, pool.log_tail(80))
+        hook_reps = read_reports(self.reports)
+        self.assertEqual(len(hook_reps), 1, hook_reps)
+        parts = {p["kind"]: p for p in rep["parts"]}
+        self.assertEqual(parts["failover"]["run_id"], hook_reps[0]["run_id"])
+        self.assertEqual(hook_reps[0]["exit_code"], 0)
+        hsteps = {s["name"]: s for s in hook_reps[0]["steps"]}
+        self.assertEqual(hsteps["stop_old_primary"]["outcome"], "succeeded")
+        with open(self.hook_log) as f:
+            self.assertIn("pgpool runs this failover for switchover run %s" % rep["run_id"], f.read())
+        # pgpool's view is right when the command returns, with no waiting
+        nodes = {n["node_id"]: n for n in pool.pool_nodes()}
+        self.assertEqual((nodes["1"]["role"], nodes["1"]["status"], nodes["0"]["role"],
+                          nodes["0"]["status"]), ("primary", "up", "standby", "up"), nodes)
+        self.assertEqual(c.psql_value(1, "SELECT current_setting('synchronous_standby_names')"),
+                         "ANY 1 (node0)")
+        # clients through pgpool: errors only inside the one write gap, and at pgpool's
+        # own failback of the old primary (pcp_attach_node): the main node becomes node 0
+        # again, and pgpool ends the session once, as it does after every failover
+        time.sleep(0.3)
+        gap, last, first = w.downtime(t0)
+        w.stop()
+        self.assertIsNotNone(first, "no write after the switchover: %r" % w.errors[-5:])
+        failbacks = pool.log_times("starting fail back")
+        self.assertEqual(len(failbacks), 1, pool.log_tail(60))
+        stray = [e for e in w.errors if not last[2] <= e[0] <= first[2]
+                 and not failbacks[0] - 0.1 <= e[0] <= failbacks[0] + 1.0]
+        self.assertEqual(stray, [], "client errors outside the write gap (%+.3f s to %+.3f s from the "
+                         "command's start) and pgpool's failback (%+.3f s): %r" % (
+                             last[2] - t0, first[2] - t0, failbacks[0] - t0,
+                             [(e[0] - t0, e[1]) for e in w.errors]))
+        self.downtimes["switchover (pgfailover)"] = gap
+        print("\nswitchover through pgpool: command %.2f s, client write gap %.2f s, probe gap %s s, "
+              "%d client errors in the gap" % (t1 - t0, gap, v.get("write_gap_s"), len(w.errors)),
+              flush=True)
+        self.check_no_loss(c, w, 1)
+        c.wait_replay(0, c.current_lsn(1), timeout=60)
+        self.check_no_loss(c, w, 0)
+        # the note and the handed-back reports are gone
+        self.assertEqual([f for f in os.listdir(c.base) if ".switchover" in f], [])
+
+    def test_6_switchover_around_pgpool_races(self):
+        """What the pgpool path prevents: stopping the primary behind pgpool's back makes
+        pgpool run a failover_command of its own during the switchover."""
+        c, pool = self.setup_cluster(50, on_running="refuse", switchover_pgpool="off")
+        w = self.start_writer(pool)
+        r, rep, _t0, _t1 = self.run_switchover(c)
+        w.stop()
+        self.assertFalse(rep.get("verdict", {}).get("via_pgpool", True), r.stdout[-2000:])
+        # pgpool saw the primary go down and ran its own failover: a second actor
+        t_end = time.monotonic()
+        while self.failover_commands(pool) == 0 and time.monotonic() - t_end < 30:
+            time.sleep(0.1)
+        self.assertGreaterEqual(self.failover_commands(pool), 1, pool.log_tail(60))
+        self.assertNotIn("pcp_promote_node", pool.log_text())
+        print("\nswitchover around pgpool: exit %d, pgpool ran failover_command %d time(s) on its "
+              "own, hook reports: %s" % (
+                  r.returncode, self.failover_commands(pool),
+                  [(h.get("exit_code"), h.get("message", "")[:90]) for h in read_reports(self.reports)]),
+              flush=True)
+
+    def test_7_switchover_refused_when_pgpool_runs_another_hook(self):
+        """With pgpool_conf set, a failover_command that is not pgfailover's is refused
+        before any downtime (exit 8), and pgpool is never asked."""
+        c, pool = self.setup_cluster(60, pgpool_conf=True)
+        conf = pool.path("pgpool.conf")
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text + "\nfailover_command = '/usr/local/bin/failover.sh %d %m'\n")
+        r, rep, _t0, _t1 = self.run_switchover(c)
+        self.assertEqual(r.returncode, 8, r.stdout[-2000:] + r.stderr[-2000:])
+        self.assertIn("not pgfailover's failover hook", rep["message"])
+        self.assertIn("nothing was changed", rep["message"])
+        self.assertNotIn("pcp_promote_node", pool.log_text())
+        self.assertEqual(c.psql_value(0, "SELECT pg_is_in_recovery()"), "f")
 
 
 if __name__ == "__main__":

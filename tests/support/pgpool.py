@@ -31,6 +31,7 @@ Environment:
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -262,6 +263,20 @@ class Pgpool:
     # ---- log --------------------------------------------------------------------
     def log_text(self, since=0):
         return logfile.read_from(self.logfile, since)
+
+    def log_times(self, text):
+        """When pgpool logged lines containing `text`, as time.monotonic() values
+        (its log's timestamps are this host's local wall clock, to the millisecond)."""
+        offset = time.time() - time.monotonic()
+        out = []
+        for line in self.log_text().splitlines():
+            if text not in line:
+                continue
+            m = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)?: ", line)
+            if m:
+                wall = time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S"))
+                out.append(wall + float(m.group(2) or 0) - offset)
+        return out
 
     def log_size(self):
         return logfile.size(self.logfile)
