@@ -181,6 +181,11 @@ class Pgpool:
         return self
 
     def start(self, timeout=30):
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self):
+        """Write pgpool.conf and start pgpool; wait_ready() waits for it."""
         self.prepare()
         with open(self.path("pgpool.conf"), "w") as f:
             f.write(self._conf())
@@ -191,6 +196,9 @@ class Pgpool:
              "-a", self.path("pool_hba.conf")],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             cwd=self.dir, env=_clean_env())
+        return self
+
+    def wait_ready(self, timeout=30):
         # Ready: clients get through, and sr_check has found the primary.
         t0 = time.monotonic()
         last = None
@@ -396,3 +404,115 @@ class PoolWriter:
     def acked_ids(self):
         with self.lock:
             return {a[0] for a in self.acked}
+
+
+class PgpoolWatchdog:
+    """`count` real pgpool-II instances in one watchdog cluster on 127.0.0.1, as on
+    separate hosts: each its own directory, ports (pgpool, PCP, watchdog, heartbeat),
+    pgpool_node_id and hooks (`commands(i)` gives instance i's failover_command and
+    follow_primary_command). Quorum and consensus on, as production runs them:
+    failover_when_quorum_exists, failover_require_consensus, one vote per node;
+    heartbeat lifecheck every second, a node lost after 3 s. No delegate IP.
+
+        wd = PgpoolWatchdog(cluster, 3, commands=lambda i: (fo_cmd(i), follow_cmd(i)))
+        self.addCleanup(wd.stop)
+        wd.prepare()             # ports and pcppass of every instance known
+        wd.start()               # all up, and one LEADER they agree on
+        wd.leader()              # the leader's index
+    """
+
+    def __init__(self, cluster, count=3, commands=None, label="pgfo-wd"):
+        commands = commands or (lambda i: ("", ""))
+        self.pools = []
+        for i in range(count):
+            fo, fp = commands(i)
+            self.pools.append(Pgpool(cluster, failover_command=fo, follow_primary_command=fp,
+                                     label="%s%d" % (label, i)))
+        self.wd_ports = []
+
+    def prepare(self):
+        for p in self.pools:
+            p.prepare()
+        n = len(self.pools)
+        if not self.wd_ports:
+            self.wd_ports = reserve_ports(2 * n, offset=PGPOOL_PORT_BASE - port_base())
+        peers = {}
+        for i, p in enumerate(self.pools):
+            peers.update({"hostname%d" % i: _q(HOST), "pgpool_port%d" % i: p.port,
+                          "wd_port%d" % i: self.wd_ports[2 * i],
+                          "heartbeat_hostname%d" % i: _q(HOST),
+                          "heartbeat_port%d" % i: self.wd_ports[2 * i + 1]})
+        for i, p in enumerate(self.pools):
+            p.extra.update(peers)
+            p.extra.update({
+                "use_watchdog": "on",
+                "wd_priority": n - i,
+                "wd_lifecheck_method": _q("heartbeat"),
+                "wd_interval": 1,
+                "wd_heartbeat_keepalive": 1,
+                "wd_heartbeat_deadtime": 3,
+                "failover_when_quorum_exists": "on",
+                "failover_require_consensus": "on",
+                "allow_multiple_failover_requests_from_node": "off",
+                "enable_consensus_with_half_votes": "off",
+                "delegate_IP": _q(""),
+                "trusted_servers": _q(""),
+                "wd_monitoring_interfaces_list": _q(""),
+            })
+            with open(p.path("pgpool_node_id"), "w") as f:
+                f.write("%d\n" % i)
+        return self
+
+    def start(self, timeout=60):
+        self.prepare()
+        for p in self.pools:
+            p.launch()
+        for p in self.pools:
+            p.wait_ready(timeout)
+        self.wait_leader(timeout)
+        return self
+
+    def stop(self):
+        for p in self.pools:
+            p.stop()
+        release_ports(self.wd_ports)
+        self.wd_ports = []
+
+    def watchdog_info(self, i):
+        """[(pgpool_port, state_name)] of every node, as instance i sees them; [] on error."""
+        r = self.pools[i].pcp("pcp_watchdog_info", timeout=10)
+        if r.returncode != 0:
+            return []
+        out = []
+        # "<node name> <host> <pgpool port> <wd port> <state> <state name> <membership>
+        # <membership name>"; the node name and the state name may hold spaces
+        for line in r.stdout.splitlines()[2:]:
+            m = re.search(r" (\d+) (\d+) (\d+) ([A-Z][A-Z ]*[A-Z]) (-?\d+) \S", line)
+            if m:
+                out.append((int(m.group(1)), m.group(4)))
+        return out
+
+    def leader(self, among=None):
+        """Index of the instance every live one (or those in `among`) names LEADER; None."""
+        seen = set()
+        for i, p in enumerate(self.pools):
+            if p.proc is None or p.proc.poll() is not None or (among and i not in among):
+                continue
+            leaders = [port for port, state in self.watchdog_info(i) if state == "LEADER"]
+            if len(leaders) != 1:
+                return None
+            seen.add(leaders[0])
+        if len(seen) != 1:
+            return None
+        port = seen.pop()
+        return [i for i, p in enumerate(self.pools) if p.port == port][0]
+
+    def wait_leader(self, timeout=60, among=None, not_=None):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            ld = self.leader(among)
+            if ld is not None and ld != not_:
+                return ld
+            time.sleep(0.2)
+        raise PgError("no watchdog leader agreed on within %ss:\n%s" % (
+            timeout, "\n".join(p.log_tail(15) for p in self.pools if p.logfile)))
