@@ -438,6 +438,76 @@ class NetFaultTest(unittest.TestCase):
         self.assertOneWritable(c, 1)
         self.assertNothingLost(c, w, 1)
 
+    def test_control_socket_private_to_its_user(self):
+        """The ssh control socket of a run (one master per node, issue #17) serves its own
+        user only: another local user can neither enter its directory nor talk to the
+        master, while the run's user can. Root runs this part, so it really has
+        another user to try with."""
+        import pwd
+        import shutil
+        import stat
+        import tempfile
+        c = self.cluster()
+        cfg = self.config(c)
+        owner = pwd.getpwnam(SERVER_OS_USER)
+        tmp = tempfile.mkdtemp(prefix="pgfo-net-tmp-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        os.chown(tmp, owner.pw_uid, owner.pw_gid)
+        # The old primary's postmaster frozen: it neither answers nor exits, so the
+        # run polls it over ssh (through the master) until killed.
+        pid = c.node(0).postmaster_pid()
+        os.kill(pid, signal.SIGSTOP)
+
+        def thaw():
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self.addCleanup(thaw)
+        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False,
+                            env={"TMPDIR": tmp})
+
+        def kill_run():
+            if run.proc.poll() is None:
+                subprocess.run(["pkill", "-KILL", "-P", str(run.proc.pid)], check=False)
+                run.proc.kill()
+            run.proc.communicate(timeout=30)
+        self.addCleanup(kill_run)
+        deadline = time.monotonic() + 60
+        socks = []
+        while not socks:
+            if time.monotonic() > deadline:
+                kill_run()
+                self.fail("no control socket appeared in %s (%r); the run's log:\n%s" % (
+                    tmp, [(r, f) for r, _d, f in os.walk(tmp)], run.proc.stderr.read()[-3000:]))
+            if run.proc.poll() is not None:
+                self.fail("the run ended early: %s" % run.proc.stderr.read()[-2000:])
+            socks = [os.path.join(tmp, d, n) for d in os.listdir(tmp) if d.startswith("pgfailover-ssh-")
+                     for n in os.listdir(os.path.join(tmp, d))
+                     if stat.S_ISSOCK(os.lstat(os.path.join(tmp, d, n)).st_mode)]
+            time.sleep(0.1)
+        d = os.path.dirname(socks[0])
+        st = os.lstat(d)
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (owner.pw_uid, 0o700))
+        check = ["ssh", "-F", "/dev/null", "-o", "ControlPath=" + socks[0], "-O", "check", "x"]
+        # the run's own user reaches the master: the check below can fail only on access
+        mine = subprocess.run(["runuser", "-u", SERVER_OS_USER, "--"] + check, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=30)
+        self.assertEqual(mine.returncode, 0, mine.stdout + mine.stderr)
+        self.assertIn("Master running", mine.stderr)
+        other = subprocess.run(["runuser", "-u", "nobody", "--"] + check, capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL, timeout=30)
+        self.assertNotEqual(other.returncode, 0, other.stdout + other.stderr)
+        self.assertIn("ermission denied", other.stderr)
+        python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        raw = subprocess.run(["runuser", "-u", "nobody", "--", python, "-c",
+                              "import socket; socket.socket(socket.AF_UNIX).connect(%r)" % socks[0]],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+        self.assertNotEqual(raw.returncode, 0)
+        self.assertIn("PermissionError", raw.stderr)
+        print("\ncontrol socket %s: its user: %s; nobody: %s" % (
+            os.path.basename(socks[0]), mine.stderr.strip()[:60], other.stderr.strip()[-60:]), flush=True)
+
     def test_partition_heals_after_3s(self):
         c = self.cluster(wal_sender_timeout="60s")
         cfg = self.config(c, on_unclean="abort")

@@ -173,8 +173,9 @@ class HookRun:
             self.rc, self.elapsed or -1, self.stdout, self.stderr)
 
 
-def start_cli(args, config=None, json_report=True):
-    """Start pgfailover with `args` (after the global options); returns a HookRun."""
+def start_cli(args, config=None, json_report=True, env=None):
+    """Start pgfailover with `args` (after the global options); returns a HookRun.
+    `env`: variables added to its environment (e.g. TMPDIR)."""
     argv = list(owner_prefix()) + [cli_path()]
     if config:
         argv += ["--config", config]
@@ -182,16 +183,16 @@ def start_cli(args, config=None, json_report=True):
         argv += ["--json"]
     argv += list(args)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, env=dict(os.environ, **(env or {})))
     return HookRun(argv, proc, time.monotonic())
 
 
 def failover_hook(cluster, config, failed, new_main, old_primary, dry_run=False, wait=True,
-                  timeout=180):
+                  timeout=180, env=None):
     """Run `pgfailover failover <pgpool args>`; waits unless wait=False."""
     args = ["failover"] + (["--dry-run"] if dry_run else []) + pgpool_args(
         cluster, failed, new_main, old_primary)
-    run = start_cli(args, config)
+    run = start_cli(args, config, env=env)
     return run.wait(timeout) if wait else run
 
 
