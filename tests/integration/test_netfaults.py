@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from netns import DelayProxy, Net, netns_available  # noqa: E402
 from pgcluster import Node, PgCluster, SERVER_OS_USER  # noqa: E402
-from pgfo import failover_hook, ssh_config  # noqa: E402
+from pgfo import failover_hook, freeze_postmaster, ssh_config  # noqa: E402
 from sshd import Sshd, reserve_ssh_ports, sshd_available  # noqa: E402
 
 PREFIX = "pfe"
@@ -455,15 +455,7 @@ class NetFaultTest(unittest.TestCase):
         os.chown(tmp, owner.pw_uid, owner.pw_gid)
         # The old primary's postmaster frozen: it neither answers nor exits, so the
         # run polls it over ssh (through the master) until killed.
-        pid = c.node(0).postmaster_pid()
-        os.kill(pid, signal.SIGSTOP)
-
-        def thaw():
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-        self.addCleanup(thaw)
+        freeze_postmaster(self, c, 0)
         run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False,
                             env={"TMPDIR": tmp})
 

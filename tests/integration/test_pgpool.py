@@ -40,7 +40,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from pgcluster import HOST, SUPERUSER, PgCluster, _clean_env, read_pg_control  # noqa: E402
-from pgfo import cli_path, write_config  # noqa: E402
+from pgfo import cli_path, read_reports, write_config  # noqa: E402
 from pgpool import PGPOOL, Pgpool, PoolWriter, pgpool_available  # noqa: E402
 
 PORT_OFFSET = 800
@@ -49,26 +49,6 @@ SYNC_TARGET = "ANY 1 (node0, node1)"
 REJOIN_TIMEOUT = 90
 
 _AVAILABLE, _WHY = pgpool_available()
-
-
-def read_reports(path):
-    """The JSON reports the hook appended to `path` (one per run)."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        return []
-    dec, out, pos = json.JSONDecoder(), [], 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            return out
-        try:
-            obj, pos = dec.raw_decode(text, pos)
-        except ValueError:
-            return out          # a report still being written
-        out.append(obj)
 
 
 @unittest.skipUnless(_AVAILABLE, _WHY)

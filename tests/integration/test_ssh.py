@@ -36,7 +36,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
 from pgcluster import PgCluster, release_ports  # noqa: E402
-from pgfo import RoleAsserts, failover_hook, pgpool_args, ssh_config, start_cli  # noqa: E402
+from pgfo import RoleAsserts, failover_hook, freeze_postmaster, pgpool_args, ssh_config, start_cli  # noqa: E402
 from sshd import SshdPerClass, reserve_ssh_ports, sshd_available  # noqa: E402
 
 PORT_OFFSET = 700
@@ -253,16 +253,7 @@ class SshTest(SshdPerClass, RoleAsserts, unittest.TestCase):
         tmp = self.private_tmp()
         # The old primary's postmaster frozen: it neither answers nor exits,
         # so the failover waits for its shutdown (polling over ssh).
-        with open(c.node(0).pidfile) as f:
-            pid = int(f.readline())
-        os.kill(pid, signal.SIGSTOP)
-
-        def thaw():
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-        self.addCleanup(thaw)
+        thaw = freeze_postmaster(self, c, 0)
         # 1. a run that fails: the shutdown wait times out (exit 6)
         cfg = ssh_config(c, self.sshd, name="short.conf", shutdown=3)
         since = self.sshd.log_size()

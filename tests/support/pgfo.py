@@ -10,6 +10,7 @@ The binary comes from $PGFO_CLI (set by ctest), else build/cli/pgfailover.
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -206,3 +207,39 @@ class RoleAsserts:
     def assertStandby(self, c, node):
         self.assertEqual(c.psql_value(node, "SELECT pg_is_in_recovery()"), "t",
                          "%s is not a standby" % c.node(node).name)
+
+
+def read_reports(path):
+    """The JSON reports appended to `path` (one per run, as pgpool's hook lines
+    with `>> path` leave them); a report still being written is left out."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    dec, out, pos = json.JSONDecoder(), [], 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return out
+        try:
+            obj, pos = dec.raw_decode(text, pos)
+        except ValueError:
+            return out
+        out.append(obj)
+
+
+def freeze_postmaster(testcase, cluster, node):
+    """SIGSTOP the node's postmaster: it neither answers nor exits (a failover
+    waits on its shutdown). Returns thaw(), also registered as a cleanup."""
+    pid = cluster.node(node).postmaster_pid()
+    os.kill(pid, signal.SIGSTOP)
+
+    def thaw():
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    testcase.addCleanup(thaw)
+    return thaw
