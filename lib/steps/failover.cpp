@@ -129,6 +129,9 @@ private:
     bool slots_note_ = false;        // "failover slots need PostgreSQL 17" logged
     uint64_t cand_system_id_ = 0;    // pg_control_system() of the candidate, checked against the old primary's
     long old_postmaster_pid_ = 0;    // the old postmaster still ran when its shutdown was proven
+    // pg_control as the shutdown wait's last probe read it (CRC valid), when it
+    // said "shut down": final, so read_checkpoint needs no second read
+    std::optional<ControlData> down_control_;
     std::string old_postmaster_;     // after the promotion: "running", "exited" ("" when it had exited before)
     std::optional<Lsn> flushed_;
     std::string sync_before_, sync_after_;
@@ -337,6 +340,7 @@ StepResult PrimaryFailover::wait_shutdown() {
                                     "); would wait up to " + std::to_string(static_cast<int>(ctx_.cfg.shutdown_timeout)) + " s",
                                 d);
     old_down_ = true;
+    if (w.last.control && w.last.control->state == PGFO_DB_SHUTDOWNED) down_control_ = w.last.control;
     if (!w.last.exited()) {
         // The shutdown checkpoint is written; the postmaster lingers for its
         // archiver or walsenders, which only read WAL: nothing waits for it.
@@ -365,8 +369,9 @@ StepResult PrimaryFailover::read_checkpoint() {
     // window is a fact, and never skips the wait for the flush.
     ControlData c;
     try {
-        c = retry_reads(ctx_, node_label(old_) + ": reading pg_control", window,
-                        [&] { return read_control(ctx_, old_); });
+        c = down_control_ ? *down_control_
+                          : retry_reads(ctx_, node_label(old_) + ": reading pg_control", window,
+                                        [&] { return read_control(ctx_, old_); });
     } catch (const Error &e) {
         if (e.code() == PGFO_ERR_EXEC && old_.access == Access::Ssh &&
             ping_node(old_, ctx_.cfg) == PGFO_PING_NO_RESPONSE) {
@@ -381,7 +386,8 @@ StepResult PrimaryFailover::read_checkpoint() {
     check_same_cluster(old_, c, cand_system_id_, "the candidate " + node_label(cand_));
     json d = {{"state", db_state_name(c.state)}, {"checkpoint", format_lsn(c.checkpoint)},
               {"redo", format_lsn(c.redo)}, {"timeline", c.timeline},
-              {"system_identifier", std::to_string(c.system_identifier)}};
+              {"system_identifier", std::to_string(c.system_identifier)},
+              {"pg_control_from", down_control_ ? "the shutdown probe" : "a read of its own"}};
     ckpt_.emplace();
     ckpt_->control = c;
     if (c.state != PGFO_DB_SHUTDOWNED) {
