@@ -23,12 +23,16 @@ struct Node {
     int port = 5432;
     std::string data_directory;   // required for the old-primary checks
     std::string bin_directory;    // where pg_ctl lives; "" = find it on PATH
-    std::string application_name; // as the node names itself in primary_conninfo
+    std::string application_name; // as configured; "" = node<id>: use app_name() for the effective one
     Access access = Access::Local;
     std::string ssh_user;         // "" = the current user
     int ssh_port = 22;
     std::vector<std::string> ssh_options; // extra ssh arguments, split on white space
     std::string origin;           // "pgfailover.conf:42" or "pgpool.conf:17", for messages
+
+    // The name the node uses in primary_conninfo, pg_stat_replication and
+    // synchronous_standby_names: application_name, or node<id> when unset.
+    std::string app_name() const { return application_name.empty() ? "node" + std::to_string(id) : application_name; }
 };
 
 // [webhook.NAME]: an HTTP(S) endpoint that receives events (lib/notify).

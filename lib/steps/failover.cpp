@@ -33,8 +33,6 @@ const char *pid_state_name(PidFileState s) {
     }
 }
 
-json node_json(const Node &n) { return {{"id", n.id}, {"host", n.host}, {"port", n.port}}; }
-
 // Application names a new synchronous_standby_names may name: standbys
 // streaming from `conn` right now (they may not be pgpool nodes), and
 // configured nodes other than `excluded` that answer and are in recovery.
@@ -45,8 +43,7 @@ std::vector<std::string> available_standbys(Context &ctx, PgConn &conn, const st
                                             const std::string &excluded_name) {
     std::vector<std::string> names;
     for (const auto &r : node_roles(ctx, excluded))
-        if (r.kind == NodeRole::Standby && !r.node->application_name.empty())
-            names.push_back(r.node->application_name);
+        if (r.kind == NodeRole::Standby) names.push_back(r.node->app_name());
     for (const auto &name : streaming_standbys(ctx, conn))
         if (name != excluded_name) names.push_back(name);
     return names;
@@ -508,7 +505,7 @@ StepResult PrimaryFailover::sync_standbys() {
     } else {
         std::set<int> excluded = silent_; // not asked again before the promotion (see lock)
         excluded.insert({old_.id, cand_.id});
-        auto avail = available_standbys(ctx_, *conn_, excluded, old_.application_name);
+        auto avail = available_standbys(ctx_, *conn_, excluded, old_.app_name());
         sync_after_ = restrict_sync_names(sync_before_, avail);
         d["available"] = avail;
     }
@@ -884,7 +881,7 @@ void run_standby_failure(Context &ctx, const Node &failed, const Node *primary) 
                 return StepResult::skip("sync_standby_names = keep: left as '" + before + "'", d);
             if (ctx.cfg.sync_policy == SyncPolicy::Async) after = "";
             else after = restrict_sync_names(before, available_standbys(ctx, *conn, {failed.id, primary->id},
-                                                                        failed.application_name));
+                                                                        failed.app_name()));
             d["after"] = after;
             if (after == before)
                 return StepResult::skip("synchronous_standby_names '" + before + "' does not depend on " +

@@ -30,12 +30,6 @@ namespace {
 
 using nlohmann::json;
 
-json node_json(const Node &n) { return {{"id", n.id}, {"host", n.host}, {"port", n.port}}; }
-
-std::string app_name(const Node &n) {
-    return n.application_name.empty() ? "node" + std::to_string(n.id) : n.application_name;
-}
-
 // ---------------------------------------------------------------------------
 // follow-primary
 
@@ -158,7 +152,7 @@ StepResult FollowPrimary::inspect() {
     json d = {{"primary_timeline", timeline_}};
     bool listed = false;
     for (const auto &name : streaming_standbys(ctx_, *conn_))
-        if (name == app_name(f_)) listed = true;
+        if (name == f_.app_name()) listed = true;
     pgfo_ping_t ping = ping_node(f_, ctx_.cfg);
     was_running_ = ping != PGFO_PING_NO_RESPONSE;
     d["follower_ping"] = ping_name(ping);
@@ -302,7 +296,7 @@ StepResult FollowPrimary::start() {
 StepResult FollowPrimary::wait_streaming() {
     if (ctx_.dry_run) return StepResult::skip("dry run");
     try {
-        streaming_at_ = pgfo::wait_streaming(ctx_, *conn_, f_, app_name(f_), timeline_, ctx_.cfg.follow_timeout);
+        streaming_at_ = pgfo::wait_streaming(ctx_, *conn_, f_, f_.app_name(), timeline_, ctx_.cfg.follow_timeout);
     } catch (const Error &e) {
         if (e.code() != PGFO_ERR_TIMEOUT) throw;
         throw Error(PGFO_ERR_TIMEOUT, std::string(e.what()) + "; see the server log of " + node_label(f_) +
@@ -324,7 +318,7 @@ StepResult FollowPrimary::restore_sync() {
     FileLock cluster(lock_file_path(ctx_.cfg), ctx_.cfg.lock_timeout, ctx_.cfg.poll_interval);
     std::vector<std::string> avail;
     for (const auto &name : streaming_standbys(ctx_, *conn_))
-        if (name != app_name(p_)) avail.push_back(name);
+        if (name != p_.app_name()) avail.push_back(name);
     std::string before = current_sync_standbys(*conn_);
     sync_after_ = restrict_sync_names(target, avail);
     json d = {{"target", target}, {"before", before}, {"after", sync_after_}, {"streaming", avail}};
@@ -475,7 +469,7 @@ bool same_name(const std::string &a, const std::string &b) {
 // done, for the failure message.
 std::string drop_from_sync_standbys(Context &ctx, const Node &f, const Node &p) {
     if (ctx.dry_run || ctx.cfg.sync_policy == SyncPolicy::Keep) return "";
-    const std::string name = app_name(f);
+    const std::string name = f.app_name();
     try {
         FileLock cluster(lock_file_path(ctx.cfg), ctx.cfg.lock_timeout, ctx.cfg.poll_interval);
         PgConn conn = PgConn::open(p, ctx.cfg);

@@ -31,6 +31,8 @@ std::string exec_failure(const std::vector<std::string> &argv, const ExecResult 
     return describe_argv(argv) + " " + why;
 }
 
+nlohmann::json node_json(const Node &n) { return {{"id", n.id}, {"host", n.host}, {"port", n.port}}; }
+
 std::optional<Lsn> lsn_or_null(const std::optional<std::string> &s) {
     if (!s) return std::nullopt;
     auto l = parse_lsn(*s);
@@ -614,9 +616,7 @@ std::string primary_conninfo(const Config &cfg, const Node &primary, const Node 
     if (!passfile.empty()) ci += " passfile=" + conninfo_value(passfile);
     std::string sslmode = cfg.repl_sslmode.empty() ? cfg.sslmode : cfg.repl_sslmode;
     if (!sslmode.empty()) ci += " sslmode=" + sslmode;
-    std::string app = follower.application_name.empty() ? "node" + std::to_string(follower.id)
-                                                        : follower.application_name;
-    ci += " application_name=" + conninfo_value(app);
+    ci += " application_name=" + conninfo_value(follower.app_name());
     return ci;
 }
 

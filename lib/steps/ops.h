@@ -26,6 +26,9 @@ void retry_sleep(const Config &cfg);
 // "<argv as text> exit code 3: <its standard error>" (or why it did not run), for messages.
 std::string exec_failure(const std::vector<std::string> &argv, const ExecResult &r);
 
+// A node in reports and events: {"id", "host", "port"}.
+nlohmann::json node_json(const Node &n);
+
 // Node lookup: throws pgfo::Error(PGFO_ERR_USAGE) naming the id when it is not configured.
 const Node &node_by_id(const Config &cfg, int id);
 

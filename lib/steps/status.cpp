@@ -24,10 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string app_name(const Node &n) {
-    return n.application_name.empty() ? "node" + std::to_string(n.id) : n.application_name;
-}
-
 std::optional<Lsn> lsn_of(const std::optional<std::string> &s) {
     if (!s) return std::nullopt;
     return parse_lsn(*s);
@@ -62,7 +58,7 @@ json archiver_status(Context &ctx, PgConn &c) {
 
 // One node's view: reachability, role, positions; pg_control when readable.
 json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
-    json s = {{"id", n.id}, {"host", n.host}, {"port", n.port}, {"application_name", app_name(n)}};
+    json s = {{"id", n.id}, {"host", n.host}, {"port", n.port}, {"application_name", n.app_name()}};
     pgfo_ping_t ping = ping_node(n, ctx.cfg);
     s["ping"] = ping_name(ping);
     s["reachable"] = ping == PGFO_PING_OK;
@@ -249,7 +245,7 @@ void cluster_check(Context &ctx) {
         std::set<std::string> names;
         for (const auto &[id, n] : cfg.nodes) {
             const std::string who = node_label(n);
-            names.insert(app_name(n));
+            names.insert(n.app_name());
             ctx.progress({{"waiting_for", who}});
             pgfo_ping_t ping = ping_node(n, cfg);
             if (ping != PGFO_PING_OK) {
@@ -316,9 +312,9 @@ void cluster_check(Context &ctx) {
             for (const auto &[id, n] : cfg.nodes) {
                 if (&n == primary) continue;
                 bool found = false;
-                for (const auto &s : streaming) found = found || s == app_name(n);
+                for (const auto &s : streaming) found = found || s == n.app_name();
                 if (!found)
-                    p.add(node_label(n), "not streaming from the primary as '" + app_name(n) + "'",
+                    p.add(node_label(n), "not streaming from the primary as '" + n.app_name() + "'",
                           "start it as a standby, or set its application_name to what its primary_conninfo uses");
             }
             // the replication connection followers will use

@@ -32,12 +32,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-json node_json(const Node &n) { return {{"id", n.id}, {"host", n.host}, {"port", n.port}}; }
-
-std::string app_name(const Node &n) {
-    return n.application_name.empty() ? "node" + std::to_string(n.id) : n.application_name;
-}
-
 std::string bytes_text(long long b) {
     char buf[48];
     if (b >= 10LL << 20) std::snprintf(buf, sizeof buf, "%lld MB (%lld bytes)", b >> 20, b);
@@ -302,12 +296,12 @@ StepResult Switchover::preflight() {
     for (const auto &r : rows) {
         if (!r.at(0)) continue;
         lag[*r.at(0)] = r.at(1).value_or("?");
-        if (*r.at(0) == app_name(to_)) target_streams = true;
+        if (*r.at(0) == to_.app_name()) target_streams = true;
         for (const auto &[id, n] : ctx_.cfg.nodes)
-            if (id != to_.id && id != from_->id && app_name(n) == *r.at(0)) others_.push_back(&n);
+            if (id != to_.id && id != from_->id && n.app_name() == *r.at(0)) others_.push_back(&n);
     }
     if (!target_streams)
-        throw Error(PGFO_ERR_STATE, node_label(to_) + " ('" + app_name(to_) + "') is not streaming from the primary " +
+        throw Error(PGFO_ERR_STATE, node_label(to_) + " ('" + to_.app_name() + "') is not streaming from the primary " +
                                         node_label(*from_) + ": not switching over to it");
     return StepResult::done(node_label(*from_) + " is the primary; " + node_label(to_) + " streams from it",
                             {{"primary", from_->id}, {"lag_bytes", lag}});
@@ -321,7 +315,7 @@ StepResult Switchover::gates() {
     auto rows = conn_->query("SELECT (pg_current_wal_lsn() - COALESCE(replay_lsn, flush_lsn, '0/0'))::bigint, "
                              "COALESCE(EXTRACT(epoch FROM replay_lag), 0)::float8 FROM pg_stat_replication "
                              "WHERE application_name = $1 AND state = 'streaming' LIMIT 1",
-                             {app_name(to_)}, c.command_timeout);
+                             {to_.app_name()}, c.command_timeout);
     if (rows.empty() || !rows[0].at(0))
         throw Error(PGFO_ERR_STATE, node_label(to_) + " no longer streams from " + node_label(*from_) +
                                         ": not switching over to it. State: nothing was changed");
@@ -382,8 +376,8 @@ StepResult Switchover::gates() {
     if (parse_sync_names(spec).method == SyncSpec::Method::None || c.sync_policy == SyncPolicy::Async) {
         passed.push_back("asynchronous replication");
     } else {
-        std::vector<std::string> after = {app_name(*from_)}; // the old primary rejoins as a standby
-        for (const Node *n : others_) after.push_back(app_name(*n));
+        std::vector<std::string> after = {from_->app_name()}; // the old primary rejoins as a standby
+        for (const Node *n : others_) after.push_back(n->app_name());
         std::string would = restrict_sync_names(spec, after);
         d["standbys_after"] = after;
         d["synchronous_after"] = would;

@@ -77,6 +77,23 @@ class StandbysTest(RoleAsserts, unittest.TestCase):
         c.psql(1, "INSERT INTO t VALUES (0)", timeout=30)
         self.assertLess(time.monotonic() - t0, 10)
 
+    def test_default_application_name_counts(self):
+        """A node without application_name in the configuration is `node<id>` everywhere:
+        under adapt it is named in the new synchronous_standby_names exactly as when set."""
+        c = self.cluster(sync_names="ANY 1 (node1, node2)", offset=20)
+        cfg = write_config(c)
+        with open(cfg) as f:
+            text = f.read()
+        self.assertIn("application_name = node2\n", text)
+        c._write_owner_file(cfg, text.replace("application_name = node2\n", ""))
+        c.psql(0, "CREATE TABLE t AS SELECT generate_series(1, 1000) i")
+        c.wait_replay(2, c.current_lsn(0))
+        c.stop(0, "fast")
+        run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, timeout=90)
+        self.assertEqual(run.rc, 0, run.describe())
+        self.assertEqual(run.step("sync_standbys")["details"]["available"], ["node2"], run.describe())
+        self.assertEqual(c.sync_standby_names(1), "ANY 1 (node2)")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
