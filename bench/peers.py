@@ -178,6 +178,18 @@ def stop_proc(p, timeout=30):
             p.wait(10)
 
 
+class TornDownOnFailure:
+    """A PgCluster whose start() (the subclass's _start()) cleans up after
+    itself when it fails: the daemons and directories it made are gone."""
+
+    def start(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.teardown()
+            raise
+
+
 # ---- Patroni --------------------------------------------------------------------
 
 def unquoted(value):
@@ -186,10 +198,10 @@ def unquoted(value):
     return v[1:-1].replace("''", "'") if len(v) >= 2 and v[0] == v[-1] == "'" else v
 
 
-class PatroniCluster(PgCluster):
+class PatroniCluster(TornDownOnFailure, PgCluster):
     """Two Patroni daemons (node0 bootstraps, node1 is its replica), their
     PostgreSQL data directories where PgCluster keeps them, so that its
-    helpers (psql, timeline, logs) work on them. Patroni runs initdb and
+    methods (psql, timeline, logs) work on them. Patroni runs initdb and
     pg_basebackup itself; the settings are PgCluster's, except those Patroni
     manages (synchronous_standby_names, listen_addresses)."""
 
@@ -207,13 +219,6 @@ class PatroniCluster(PgCluster):
 
     def api(self, node, path):
         return "http://%s:%d%s" % (HOST, self.rest[self.node(node).id], path)
-
-    def start(self):
-        try:
-            return self._start()
-        except BaseException:
-            self.teardown()
-            raise
 
     def _start(self):
         self._make_base()
@@ -288,7 +293,7 @@ def switch_patroni(c, ctx):
 
 # ---- repmgr ---------------------------------------------------------------------
 
-class RepmgrCluster(PgCluster):
+class RepmgrCluster(TornDownOnFailure, PgCluster):
     """A PgCluster registered with repmgr (primary register, standby
     register), one repmgr.conf per node in its base directory; repmgr
     reaches node 0 over ssh through `sshd` (as the current user)."""
@@ -302,15 +307,8 @@ class RepmgrCluster(PgCluster):
     def conf(self, node):
         return os.path.join(self.base, "repmgr-%s.conf" % self.node(node).name)
 
-    def start(self):
-        try:
-            return self._start()
-        except BaseException:
-            self.teardown()
-            raise
-
     def _start(self):
-        super().start()
+        PgCluster.start(self)      # not TornDownOnFailure.start: that calls _start()
         ssh_options = "-q -o ConnectTimeout=10 -p %d %s" % (self.sshd.port, " ".join(self.sshd.ssh_options()))
         for n in self.nodes:
             settings = {
@@ -414,9 +412,19 @@ def one_run(tool, variant, ctx):
             watch.stop()
             promoted.stop()
         benchlib.end_run(r, (load,), w, 1)
+        if r["error"]:
+            print_logs(c.base)
     finally:
         c.teardown()
     return r
+
+
+def print_logs(base, lines=40):
+    """The end of every log in a failed run's directory (on stdout, not in the report)."""
+    for name in sorted(os.listdir(base)):
+        if name.endswith(".log"):
+            tail = logfile.read_from(os.path.join(base, name)).splitlines()[-lines:]
+            print("---- %s (last %d lines)\n%s" % (name, len(tail), "\n".join(tail)), flush=True)
 
 
 def report(results, variants, tools):
@@ -447,10 +455,15 @@ def report(results, variants, tools):
                                    med[t], "met" if x <= 1.0 / k else "not met"))
     pf = [r for (v, t), rs in results.items() if t == "pgfailover" for r in rs]
     if pf:
-        rw = sum(1 for r in pf if r["rewind"] is not False)     # a failed run counts
+        done = [r for r in pf if r["rewind"] is not None]
+        rw = sum(1 for r in done if r["rewind"])
         lost = sum(r["lost"] for r in pf)
-        targets.append("- pgfailover: 0 rewinds: %d of %d, **%s**" % (rw, len(pf), "met" if rw == 0 else "not met"))
+        failed = len(pf) - len(done)
+        targets.append("- pgfailover: 0 rewinds: %d in the %d runs that switched over%s, **%s**" % (
+            rw, len(done), " (%d failed, below)" % failed if failed else "", "met" if rw == 0 else "not met"))
         targets.append("- pgfailover: 0 rows lost: %d, **%s**" % (lost, "met" if lost == 0 else "not met"))
+    failures = ["- %s, %s, run %d: %s" % (v, t, i + 1, r["error"])
+                for (v, t), rs in sorted(results.items()) for i, r in enumerate(rs) if r["error"]]
     lines = [benchlib.table(
         ["variant", "tool", "runs", "write gap median / max (s)", "pgfailover / this (medians)",
          "new primary out of recovery (s)", "first write on new primary (s)", "command run time (s)",
@@ -461,6 +474,8 @@ def report(results, variants, tools):
               " the others from the start of the tool's command."]
     if targets:
         lines += ["", "Targets:", ""] + targets
+    if failures:
+        lines += ["", "Failed runs:", ""] + failures
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@
 # OUT.md defaults to bench-results.md. --quick: one or two runs of each part
 # (a smoke test of the benchmarks, no figures to quote).
 #
-# What runs (about 15 minutes on 2 cores):
+# What runs (about 22 minutes on 2 cores):
 #   bench/cli_startup.py       50 start-ups of each command
 #   bench/switchover.py        load: 10 runs per strategy (5 of sleep10);
 #                              slow: 5 runs per strategy (3 of sleep10)

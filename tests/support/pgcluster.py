@@ -548,7 +548,8 @@ class Writer:
     when none accepts writes, so it also measures write downtime across a
     failover. With fresh_connection, every insert has a connection of its own
     (to the first of `nodes` that accepts writes at that moment), as a client
-    that connects per request with target_session_attrs = read-write. Attributes (read them after stop(), or under `lock`):
+    that connects per request with target_session_attrs = read-write.
+    Attributes (read them after stop(), or under `lock`):
         acked      list of (id, node_id, monotonic time of the ack)
         uncertain  list of (id, node_id)
         errors     list of (monotonic time, node_id, message)
