@@ -45,6 +45,12 @@ def p95_note(counts):
     return "p95 is the nearest-rank value (the ceil(0.95 n)-th smallest of n runs)."
 
 
+def median_max(values):
+    """'median / max' of the values that are not None, in seconds; '-' if none."""
+    sm = summary(values)
+    return "%.3f / %.3f" % (sm[1], max(v for v in values if v is not None)) if sm else "-"
+
+
 def ratio(a, b):
     return "%.2fx" % (a / b) if a is not None and b else "-"
 
@@ -65,6 +71,19 @@ def split_by_rewind(runs):
 def error_text(e):
     """An exception as one line for a run's "error"."""
     return "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+
+
+def switch_gap(writer, t0, old=0, new=1, timeout=30):
+    """After a switchover begun at monotonic time t0: (the writer's last ack
+    on `old` to its first on `new` after t0, t0 to that first ack on `new`),
+    waiting up to `timeout` s for that ack; (None, None) without one."""
+    deadline = time.monotonic() + timeout
+    while writer.first_ack(new, after=t0) is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    first, last_old = writer.first_ack(new, after=t0), writer.last_ack(old)
+    if not first or not last_old:
+        return None, None
+    return first[2] - last_old[2], first[2] - t0
 
 
 def end_run(r, procs, writer, node):
@@ -132,16 +151,14 @@ def make_async_and_promote(port, conn=None):
 
 # ---- rejoin -----------------------------------------------------------------------
 
-class StreamWatch(threading.Thread):
-    """Polls the primary on `port` every `interval` s until its
-    pg_stat_replication shows `app_name` in state 'streaming'; `seen` is then
-    the monotonic time of that observation."""
+class QueryWatch(threading.Thread):
+    """Runs `sql` on the server on `port` every `interval` s until it returns
+    a row; `seen` is then the monotonic time of that observation."""
 
-    def __init__(self, port, app_name, interval=0.01, timeout=120):
+    def __init__(self, port, sql, interval=0.01, timeout=120):
         super().__init__(name="pgfo-bench-watch", daemon=True)
         self.port = port
-        self.sql = ("SELECT 1 FROM pg_stat_replication WHERE application_name = '%s'"
-                    " AND state = 'streaming'" % app_name.replace("'", "''"))
+        self.sql = sql
         self.interval = interval
         self.timeout = timeout
         self.seen = None
@@ -167,14 +184,25 @@ class StreamWatch(threading.Thread):
 
     def stop(self):
         self._halt.set()
-        self.join(10)
+        if self.is_alive():
+            self.join(10)
 
 
-def rejoin_verdict(c, old, new_tli, since, timeout=30):
+class StreamWatch(QueryWatch):
+    """Polls the primary on `port` until its pg_stat_replication shows
+    `app_name` in state 'streaming'."""
+
+    def __init__(self, port, app_name, interval=0.01, timeout=120):
+        super().__init__(port, "SELECT 1 FROM pg_stat_replication WHERE application_name = '%s'"
+                         " AND state = 'streaming'" % app_name.replace("'", "''"), interval, timeout)
+
+
+def rejoin_verdict(c, old, new_tli, since, timeout=30, grace=2):
     """After the old primary was started as a standby of the new primary:
     'streaming' once its walreceiver streams on the new primary's timeline
     `new_tli`; 'forked', 'not_a_child' or 'not_in_history' when its log (from
-    byte `since`) says it cannot follow without pg_rewind; 'died' or 'timeout'.
+    byte `since`) says it cannot follow without pg_rewind; 'died' (not
+    running, `grace` s after the start and 0.3 s later) or 'timeout'.
 
     The new primary's pg_stat_replication alone is not enough: a node that
     went past the fork point also shows up there as 'streaming' for a moment,
@@ -191,7 +219,7 @@ def rejoin_verdict(c, old, new_tli, since, timeout=30):
         if tli is not None and tli >= new_tli:
             return "streaming"
         now = time.monotonic()
-        if now - t0 > 2 and not c.is_running(old):
+        if now - t0 > grace and not c.is_running(old):
             if gone_since is None:
                 gone_since = now
             elif now - gone_since > 0.3:

@@ -10,7 +10,7 @@
 # OUT.md defaults to bench-results.md. --quick: one or two runs of each part
 # (a smoke test of the benchmarks, no figures to quote).
 #
-# What runs (about 15 minutes on 2 cores):
+# What runs (about 22 minutes on 2 cores):
 #   bench/cli_startup.py       50 start-ups of each command
 #   bench/switchover.py        load: 10 runs per strategy (5 of sleep10);
 #                              slow: 5 runs per strategy (3 of sleep10)
@@ -21,7 +21,13 @@
 #                              promote as failover_command (3 of sleep10)
 #   bench/switchover_checkpoint.py  `pgfailover switchover` with checkpoint
 #                              off / once / twice, light and heavy: 5 runs each
-# Clusters use port offsets 400-499 (PGFO_TEST_PORT_BASE + offset).
+#   bench/peers.py             `pgfailover switchover` against Patroni
+#                              (patronictl switchover) and repmgr (standby
+#                              switchover), light and heavy: 3 runs per tool
+#                              each; skipped, with the reason, without patroni,
+#                              etcd, repmgr or sshd installed
+# Clusters use port offsets 400-499 (PGFO_TEST_PORT_BASE + offset); etcd and
+# Patroni's REST API 490-495; bench/peers.py's sshd PGFO_SSH_PORT_BASE.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [[ $(id -u) -eq 0 ]]; then
@@ -37,10 +43,10 @@ export PGFO_CLI=${PGFO_CLI:-$here/../build/cli/pgfailover}
 
 if (( quick )); then
   cli=(--runs 10); load=(--runs 2 --sleep-runs 1); slow=(--runs 1 --sleep-runs 0)
-  pool=(--runs 2 --sleep-runs 0); ckpt=(--runs 1); arch=(--runs 1 --sleep-runs 0)
+  pool=(--runs 2 --sleep-runs 0); ckpt=(--runs 1); arch=(--runs 1 --sleep-runs 0); peers=(--runs 1)
 else
   cli=(--runs 50); load=(--runs 10 --sleep-runs 5); slow=(--runs 5 --sleep-runs 3)
-  pool=(--runs 10 --sleep-runs 3); ckpt=(--runs 5); arch=(--runs 3 --sleep-runs 0)
+  pool=(--runs 10 --sleep-runs 3); ckpt=(--runs 5); arch=(--runs 3 --sleep-runs 0); peers=(--runs 3)
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pgfo-bench.XXXXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -53,6 +59,17 @@ python3 "$here/switchover.py" "${arch[@]}" --modes load,archive --strategies ref
   --markdown "$tmp/archive.md" || status=1
 python3 "$here/pgpool_downtime.py" "${pool[@]}" --markdown "$tmp/pgpool.md" || status=1
 python3 "$here/switchover_checkpoint.py" "${ckpt[@]}" --markdown "$tmp/ckpt.md" || status=1
+missing=()
+for prog in patroni patronictl etcd /usr/lib/postgresql/15/bin/repmgr "${PGFO_SSHD:-/usr/sbin/sshd}"; do
+  command -v "$prog" >/dev/null || missing+=("${prog##*/}")
+done
+if (( ${#missing[@]} )); then
+  why="skipped: ${missing[*]} not installed (Debian packages patroni, etcd-server, postgresql-15-repmgr, openssh-server)"
+  echo "bench/run_all.sh: bench/peers.py $why" >&2
+  echo "($why)" > "$tmp/peers.md"
+else
+  python3 "$here/peers.py" "${peers[@]}" --markdown "$tmp/peers.md" || status=1
+fi
 
 section() {     # title, file
   printf '### %s\n\n' "$1"
@@ -73,6 +90,7 @@ section() {     # title, file
   section "An archiver backlog at the stop" "$tmp/archive.md"
   section "Client-side downtime through pgpool-II" "$tmp/pgpool.md"
   section "Switchover: the CHECKPOINT before the stop" "$tmp/ckpt.md"
+  section "Switchover side by side: pgfailover, Patroni, repmgr" "$tmp/peers.md"
 } > "$out"
 echo "bench/run_all.sh: results in $out" >&2
 exit "$status"

@@ -64,14 +64,7 @@ def one_run(mode, variant, offset):
             r["command"] = run.elapsed
             if run.rc != 0:
                 raise RuntimeError("switchover rc %s: %s" % (run.rc, run.report.get("message", run.stderr[-300:])))
-            deadline = time.monotonic() + 30
-            while w.first_ack(1, after=t0) is None and time.monotonic() < deadline:
-                time.sleep(0.005)
-            first = w.first_ack(1, after=t0)
-            last_old = w.last_ack(0)
-            if first and last_old:
-                r["gap"] = first[2] - last_old[2]
-                r["first_new"] = first[2] - t0
+            r["gap"], r["first_new"] = benchlib.switch_gap(w, t0)
             r["probe_gap"] = run.verdict.get("write_gap_s")
             r["rewind"] = run.verdict.get("old_primary_rejoin") != "clean"
             step = next((s for s in run.report.get("steps", []) if s["name"] == "checkpoint"), None)
@@ -80,10 +73,6 @@ def one_run(mode, variant, offset):
             r["error"] = benchlib.error_text(e)
         benchlib.end_run(r, (load,), w, 1)
     return r
-
-
-def cell(sm):
-    return "%.3f / %.3f" % (sm[1], sm[2]) if sm else "-"
 
 
 def report(results, variants, modes):
@@ -98,13 +87,12 @@ def report(results, variants, modes):
             if not rs:
                 continue
             errors = sum(1 for r in rs if r["error"])
-            gap = summary([r["gap"] for r in rs])
             rows.append([v, m, len(rs) if not errors else "%d (%d failed)" % (len(rs), errors),
-                         cell(gap), ratio(med[m], med.get("off")),
-                         cell(summary([r["probe_gap"] for r in rs])),
-                         cell(summary([r["first_new"] for r in rs])),
-                         cell(summary([r["ckpt"] for r in rs])),
-                         cell(summary([r["command"] for r in rs])),
+                         benchlib.median_max([r["gap"] for r in rs]), ratio(med[m], med.get("off")),
+                         benchlib.median_max([r["probe_gap"] for r in rs]),
+                         benchlib.median_max([r["first_new"] for r in rs]),
+                         benchlib.median_max([r["ckpt"] for r in rs]),
+                         benchlib.median_max([r["command"] for r in rs]),
                          "%d of %d" % (sum(1 for r in rs if r["rewind"]), sum(1 for r in rs if r["rewind"] is not None)),
                          sum(r["lost"] for r in rs)])
         best = min((m for m in modes if med.get(m)), key=lambda m: med[m], default=None)

@@ -546,15 +546,19 @@ class Writer:
 
     The writer tries `nodes` in order and keeps trying (every `retry_interval`)
     when none accepts writes, so it also measures write downtime across a
-    failover. Attributes (read them after stop(), or under `lock`):
+    failover. With fresh_connection, every insert has a connection of its own
+    (to the first of `nodes` that accepts writes at that moment), as a client
+    that connects per request with target_session_attrs = read-write.
+    Attributes (read them after stop(), or under `lock`):
         acked      list of (id, node_id, monotonic time of the ack)
         uncertain  list of (id, node_id)
         errors     list of (monotonic time, node_id, message)
     """
 
     def __init__(self, cluster, nodes, table="pgfo_writer", interval=0.0,
-                 retry_interval=0.05):
+                 retry_interval=0.05, fresh_connection=False):
         self.cluster = cluster
+        self.fresh_connection = fresh_connection
         self.nodes = [cluster.node(n) for n in nodes]
         self.table = table
         self.interval = interval
@@ -609,6 +613,9 @@ class Writer:
                 continue
             with self.lock:
                 self.acked.append((rid, node.id, time.monotonic()))
+            if self.fresh_connection:
+                conn.close()
+                conn = None
             if self.interval:
                 self._stop.wait(self.interval)
         if conn is not None:
@@ -809,7 +816,9 @@ class PgCluster:
                 "port = %d\n"
                 "cluster_name = '%s'\n" % (node.name, node.port, node.name))
 
-    def _common_conf(self):
+    def common_settings(self):
+        """The settings every node gets, as {name: value written into
+        postgresql.conf} (strings already quoted where PostgreSQL needs it)."""
         conf = {
             "listen_addresses": "'%s'" % HOST,
             "unix_socket_directories": "'%s'" % self.base,
@@ -842,6 +851,10 @@ class PgCluster:
         else:
             conf["wal_keep_segments"] = "16"          # 16 MB each
         conf.update(self.extra_conf)
+        return conf
+
+    def _common_conf(self):
+        conf = self.common_settings()
         lines = ["", "# ---- test settings (pgcluster.py) ----"]
         lines += ["%s = %s" % (k, v) for k, v in conf.items()]
         lines.append("include_if_exists = 'node.conf'")
