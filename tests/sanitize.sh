@@ -20,10 +20,12 @@ set -euo pipefail
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${PGFO_ASAN_BUILD_DIR:-$src/build-asan}
 jobs=${PGFO_JOBS:-$(nproc 2>/dev/null || echo 2)}
-flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+# -O1 -g, as the sanitizers' own documentation suggests: full reports and line
+# numbers, and about half the build time of -O2 on 2 cores
+flags="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 t0=$SECONDS
-CC=gcc CXX=g++ cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC=gcc CXX=g++ cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" \
