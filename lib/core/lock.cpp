@@ -14,6 +14,7 @@
 
 #include "core/context.h"
 #include "core/error.h"
+#include "core/text.h"
 
 namespace pgfo {
 namespace {
@@ -32,12 +33,6 @@ std::string mode_text(mode_t mode) {
     char m[8];
     std::snprintf(m, sizeof m, "%04o", static_cast<unsigned>(mode & 07777));
     return m;
-}
-
-std::string parent_of(const std::string &path) {
-    size_t slash = path.find_last_of('/');
-    if (slash == std::string::npos) return ".";
-    return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 [[noreturn]] void refuse(const std::string &problem) { throw Error(PGFO_ERR_LOCKED, problem); }
@@ -71,7 +66,7 @@ std::string lock_file_problem(const std::string &path, const struct stat &st, ui
 
 FileLock::FileLock(const std::string &path, double timeout, double poll_interval) {
     const uid_t me = ::geteuid();
-    const std::string dir = parent_of(path);
+    const std::string dir = parent_directory(path);
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
         throw Error(PGFO_ERR_EXEC, "cannot create lock directory " + dir + ": " + std::strerror(errno) +
                                        " (create it owned by " + user_text(me) +

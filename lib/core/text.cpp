@@ -59,6 +59,12 @@ std::string join(const std::vector<std::string> &items, const char *sep) {
     return s;
 }
 
+std::string parent_directory(const std::string &path) {
+    size_t slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 std::string read_small_file(const std::string &path, size_t max_bytes, const std::string &what) {
     auto fail = [&](const std::string &why) {
         return Error(PGFO_ERR_CONFIG, "cannot read " + what + " " + path + ": " + why);

@@ -22,6 +22,9 @@ bool has_controls(std::string_view v);
 // The items with `sep` between them: "a, b, c".
 std::string join(const std::vector<std::string> &items, const char *sep = ", ");
 
+// The directory part of `path`: "/a/b" for "/a/b/c", "/" for "/c", "." for "c".
+std::string parent_directory(const std::string &path);
+
 // The whole of a small file. Throws pgfo::Error(PGFO_ERR_CONFIG,
 // "cannot read <what> <path>: <reason>") when it cannot be read or is larger
 // than max_bytes.

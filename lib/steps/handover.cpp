@@ -24,14 +24,8 @@ double unix_now() {
     return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string directory_of(const std::string &path) {
-    size_t slash = path.find_last_of('/');
-    if (slash == std::string::npos) return ".";
-    return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 std::string note_path(const Config &cfg) {
-    return directory_of(lock_file_path(cfg)) + "/" + cfg.cluster_name + ".switchover";
+    return parent_directory(lock_file_path(cfg)) + "/" + cfg.cluster_name + ".switchover";
 }
 
 std::string report_name(const Config &cfg, const std::string &run, const std::string &kind, int node) {
@@ -100,8 +94,9 @@ bool process_alive(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid)
 
 bool switchover_via_pgpool(const Config &cfg) { return cfg.switchover_via_pgpool && !cfg.pcp_host.empty(); }
 
-SwitchoverHandover::SwitchoverHandover(Context &ctx, SwitchoverNote note)
-    : ctx_(ctx), note_(std::move(note)), dir_(directory_of(lock_file_path(ctx.cfg))) {
+SwitchoverHandover::SwitchoverHandover(Context &ctx, int from, int to, double valid_for)
+    : ctx_(ctx), note_{ctx.run_id(), from, to, static_cast<long>(::getpid()), unix_now() + valid_for},
+      dir_(parent_directory(lock_file_path(ctx.cfg))) {
     if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST)
         throw Error(PGFO_ERR_EXEC, "cannot create " + dir_ + " (the lock file's directory): " + std::strerror(errno));
     check_directory(dir_);
@@ -167,7 +162,7 @@ std::optional<SwitchoverNote> pending_switchover(Context &ctx) {
 }
 
 void hand_back_report(Context &ctx, const SwitchoverNote &note, const std::string &kind, int node) {
-    const std::string dir = directory_of(lock_file_path(ctx.cfg));
+    const std::string dir = parent_directory(lock_file_path(ctx.cfg));
     const std::string path = dir + "/" + report_name(ctx.cfg, note.run, kind, node);
     try {
         check_directory(dir);

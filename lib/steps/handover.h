@@ -40,7 +40,9 @@ bool switchover_via_pgpool(const Config &cfg);
 // reports); the destructor removes the note and every report of its run.
 class SwitchoverHandover {
 public:
-    SwitchoverHandover(Context &ctx, SwitchoverNote note);
+    // The note for the current run (ctx.run_id(), this process), void after
+    // `valid_for` seconds.
+    SwitchoverHandover(Context &ctx, int from, int to, double valid_for);
     ~SwitchoverHandover();
     SwitchoverHandover(const SwitchoverHandover &) = delete;
     SwitchoverHandover &operator=(const SwitchoverHandover &) = delete;

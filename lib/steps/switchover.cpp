@@ -14,8 +14,6 @@
 #include <sstream>
 #include <thread>
 
-#include <unistd.h>
-
 #include "core/error.h"
 #include "core/text.h"
 #include "pg/sync_names.h"
@@ -230,6 +228,30 @@ public:
         return v;
     }
     json plan() const;
+    // Run one of the runs the switchover is made of; its report is kept in
+    // `parts`, also when it fails.
+    template <class F>
+    json keep_part(F &&run) {
+        try {
+            run();
+        } catch (...) {
+            parts.push_back(json::parse(ctx_.result_json, nullptr, false));
+            throw;
+        }
+        parts.push_back(json::parse(ctx_.result_json, nullptr, false));
+        return parts.back();
+    }
+    // `n` follows the target, run here.
+    json follow(const Node &n) {
+        return keep_part([&] { follow_primary(ctx_, n.id, to_.id); });
+    }
+    // How a follower rejoined, from its follow-primary report; the old primary's is the verdict's.
+    std::string note_rejoin(const Node &n, const json &rep) {
+        std::string how =
+            rep.is_object() ? rep.value("verdict", json::object()).value("rejoin", "unknown") : "unknown";
+        if (&n == from_) rejoin = how;
+        return how;
+    }
     // the reports of the runs the switchover is made of
     json parts = json::array();
     std::string rejoin = "unknown"; // how the old primary rejoined: clean, rewound
@@ -527,22 +549,10 @@ StepResult Switchover::follow_hooks() {
     json d = json::object();
     std::vector<std::string> done;
     for (const Node *n : followers()) {
-        json rep;
-        if (pgpool_follows_) {
-            rep = wait_hook("follow_primary", *n, "follow_primary_command for node " + std::to_string(n->id));
-        } else {
-            try {
-                follow_primary(ctx_, n->id, to_.id);
-            } catch (...) {
-                parts.push_back(json::parse(ctx_.result_json, nullptr, false));
-                throw;
-            }
-            rep = json::parse(ctx_.result_json, nullptr, false);
-            parts.push_back(rep);
-        }
-        std::string how = rep.is_object() ? rep.value("verdict", json::object()).value("rejoin", "unknown")
-                                          : "unknown";
-        if (n == from_) rejoin = how;
+        json rep = pgpool_follows_
+                       ? wait_hook("follow_primary", *n, "follow_primary_command for node " + std::to_string(n->id))
+                       : follow(*n);
+        std::string how = note_rejoin(*n, rep);
         d[std::to_string(n->id)] = how;
         done.push_back(node_label(*n) + ": " + how);
     }
@@ -603,7 +613,6 @@ void switchover(Context &ctx, int target) {
     const Node &to = node_by_id(ctx.cfg, target);
     Runner run(ctx, "switchover", {{"target", node_json(to)}});
     Switchover so(ctx, to);
-    auto keep_part = [&] { so.parts.push_back(json::parse(ctx.result_json, nullptr, false)); };
     std::unique_ptr<WriteProbe> probe;
     json gap;
     auto end_probe = [&](double wait) {
@@ -638,34 +647,15 @@ void switchover(Context &ctx, int target) {
         if (so.via_pgpool()) {
             // pgpool runs the failover and the follows: leave its hooks the note
             // they hand their reports back through, void once every hook had its time
-            using namespace std::chrono;
             double bound = step_timeout(ctx.cfg, "failover_hook") + ctx.cfg.follow_timeout + 60 +
                            step_timeout(ctx.cfg, "follow_hook") * static_cast<double>(so.followers().size());
-            double now = duration<double>(system_clock::now().time_since_epoch()).count();
-            so.handover = std::make_unique<SwitchoverHandover>(
-                ctx, SwitchoverNote{ctx.run_id(), so.from()->id, to.id, static_cast<long>(::getpid()), now + bound});
+            so.handover = std::make_unique<SwitchoverHandover>(ctx, so.from()->id, to.id, bound);
             steps(kViaPgpool);
         } else {
             // A switchover stops the primary itself, whatever on_running says for hooks.
-            try {
-                failover(ctx, so.from()->id, to.id, so.from()->id, OnRunning::Stop);
-            } catch (...) {
-                keep_part();
-                throw;
-            }
-            keep_part();
+            so.keep_part([&] { failover(ctx, so.from()->id, to.id, so.from()->id, OnRunning::Stop); });
             end_probe(ctx.cfg.promote_timeout);
-            for (const Node *n : so.followers()) {
-                try {
-                    follow_primary(ctx, n->id, to.id);
-                } catch (...) {
-                    keep_part();
-                    throw;
-                }
-                keep_part();
-                if (n == so.from() && so.parts.back().is_object() && so.parts.back().contains("verdict"))
-                    so.rejoin = so.parts.back()["verdict"].value("rejoin", "unknown");
-            }
+            for (const Node *n : so.followers()) so.note_rejoin(*n, so.follow(*n));
         }
     } catch (const Error &e) {
         end_probe(0);
