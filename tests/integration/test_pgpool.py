@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from pgcluster import HOST, SUPERUSER, PgCluster, _clean_env, read_pg_control  # noqa: E402
 from pgfo import cli_path, read_reports, write_config  # noqa: E402
-from pgpool import PGPOOL, Pgpool, PoolWriter, pgpool_available  # noqa: E402
+from pgpool import PGPOOL, Pgpool, pgpool_available, start_pool_writer  # noqa: E402
 
 PORT_OFFSET = 800
 HOOK_ARGS = "%d %h %p %D %m %H %M %P %r %R %N %S"
@@ -150,13 +150,7 @@ class PgpoolTest(unittest.TestCase):
                   % (node_id, nodes, pool.log_tail(40)))
 
     def start_writer(self, pool):
-        w = PoolWriter(pool).start()
-        self.addCleanup(w.stop)
-        t0 = time.monotonic()
-        while len(w.acked) < 20 and time.monotonic() - t0 < 30:
-            time.sleep(0.02)
-        self.assertGreaterEqual(len(w.acked), 20, "no writes through pgpool: %r" % w.errors[-3:])
-        return w
+        return start_pool_writer(self, pool)
 
     def check_no_loss(self, c, w, node):
         rows = c.psql(node, "SELECT id FROM %s" % w.table)

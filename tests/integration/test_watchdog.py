@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from pgcluster import HOST, SUPERUSER, PgCluster  # noqa: E402
 from pgfo import cli_path, read_reports, write_config  # noqa: E402
-from pgpool import PGPOOL, PgpoolWatchdog, PoolWriter, pgpool_available  # noqa: E402
+from pgpool import PGPOOL, PgpoolWatchdog, pgpool_available, start_pool_writer  # noqa: E402
 
 PORT_OFFSET = 870
 HOOK_ARGS = "%d %h %p %D %m %H %M %P %r %R %N %S"
@@ -152,13 +152,7 @@ class WatchdogTest(unittest.TestCase):
         self.assertGreater(len(writer.acked_ids), 0)
 
     def writer(self, wd, i):
-        w = PoolWriter(wd.pools[i]).start()
-        self.addCleanup(w.stop)
-        t0 = time.monotonic()
-        while len(w.acked) < 20 and time.monotonic() - t0 < 30:
-            time.sleep(0.02)
-        self.assertGreaterEqual(len(w.acked), 20, "no writes through pgpool: %r" % w.errors[-3:])
-        return w
+        return start_pool_writer(self, wd.pools[i])
 
     # ---- tests --------------------------------------------------------------------
     def test_planned_stop_one_promotion(self):

@@ -406,6 +406,17 @@ class PoolWriter:
             return {a[0] for a in self.acked}
 
 
+def start_pool_writer(testcase, pool, acks=20, timeout=30):
+    """A PoolWriter through `pool`, stopped at the test's cleanup, once it has
+    `acks` acknowledged writes (the test fails when it has none within `timeout`)."""
+    w = PoolWriter(pool).start()
+    testcase.addCleanup(w.stop)
+    t0 = time.monotonic()
+    while len(w.acked) < acks and time.monotonic() - t0 < timeout:
+        time.sleep(0.02)
+    testcase.assertGreaterEqual(len(w.acked), acks, "no writes through pgpool: %r" % w.errors[-3:])
+    return w
+
 class PgpoolWatchdog:
     """`count` real pgpool-II instances in one watchdog cluster on 127.0.0.1, as on
     separate hosts: each its own directory, ports (pgpool, PCP, watchdog, heartbeat),
