@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "core/context.h"
+#include "run/context.h"
 #include "core/error.h"
 #include "notify/notifier.h"
 #include "pg/lsn.h"

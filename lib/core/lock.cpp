@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/context.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/text.h"
 

@@ -21,7 +21,8 @@
 
 #include <curl/curl.h>
 
-#include "core/context.h"
+#include "core/json_text.h"
+#include "pgfailover.h"
 #include "notify/webhook.h"
 
 namespace pgfo::notify {

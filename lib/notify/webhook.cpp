@@ -7,7 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "core/context.h"
+#include "core/json_text.h"
 
 namespace pgfo::notify {
 

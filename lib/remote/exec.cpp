@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/context.h"
+#include "core/clock.h"
 #include "core/error.h"
 
 extern char **environ;

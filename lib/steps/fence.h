@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/context.h"
+#include "run/context.h"
 
 namespace pgfo {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/context.h"
+#include "run/context.h"
 #include "pg/control.h"
 #include "pg/history.h"
 #include "steps/runner.h"

@@ -20,7 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/context.h"
+#include "run/context.h"
 
 namespace pgfo {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/context.h"
+#include "run/context.h"
 #include "core/error.h"
 #include "pg/conn.h"
 #include "pg/control.h"

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/context.h"
+#include "run/context.h"
 #include "core/error.h"
 #include "remote/exec.h"
 

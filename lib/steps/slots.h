@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/context.h"
+#include "run/context.h"
 #include "pg/conn.h"
 #include "pg/lsn.h"
 

@@ -1,7 +1,7 @@
 // pgfailover status and check.
 #pragma once
 
-#include "core/context.h"
+#include "run/context.h"
 
 namespace pgfo {
 

@@ -2,7 +2,7 @@
 // runs (steps/switchover.cpp).
 #pragma once
 
-#include "core/context.h"
+#include "run/context.h"
 
 namespace pgfo {
 

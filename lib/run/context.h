@@ -20,6 +20,8 @@
 #include <spdlog/logger.h>
 
 #include "config/config.h"
+#include "core/clock.h"
+#include "core/json_text.h"
 #include "pgfailover.h"
 
 namespace pgfo {
@@ -112,29 +114,6 @@ private:
     int run_depth_ = 0;
     std::string step_;
     std::chrono::steady_clock::time_point step_started_{}, last_progress_{};
-};
-
-// Serialize for events and reports. Host names and paths come from pgpool
-// and configs and may hold any bytes: invalid UTF-8 is replaced, never fatal.
-inline std::string to_json_text(const nlohmann::json &j) {
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// ISO-8601 UTC time with milliseconds, e.g. 2026-11-26T10:13:35.123Z.
-std::string iso8601_now();
-// This machine's host name.
-std::string host_name();
-
-// Monotonic stopwatch, seconds as double.
-class Stopwatch {
-public:
-    Stopwatch() : start_(std::chrono::steady_clock::now()) {}
-    double seconds() const {
-        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    }
-
-private:
-    std::chrono::steady_clock::time_point start_;
 };
 
 } // namespace pgfo
