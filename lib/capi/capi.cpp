@@ -41,6 +41,10 @@ const char kFromCallback[] =
 // A call on ctx while one of its callbacks runs is refused before it touches
 // anything: the call that fired the callback is still in the middle of its
 // work (holding the logger, reading the configuration, counting events).
+//
+// The report a call leaves stays a JSON value inside the library; it is
+// serialised here, once, for pgfo_ctx_result_json (also when the call failed:
+// a failed run writes its report before it throws).
 template <class F>
 pgfo_status_t guarded(pgfo_ctx_t *ctx, F &&fn) noexcept {
     if (!ctx) return PGFO_ERR_USAGE;
@@ -48,6 +52,16 @@ pgfo_status_t guarded(pgfo_ctx_t *ctx, F &&fn) noexcept {
         set_error(ctx, kFromCallback);
         return PGFO_ERR_USAGE;
     }
+    struct Publish {
+        pgfo::Context &c;
+        ~Publish() {
+            try {
+                c.publish_result();
+            } catch (...) {
+                // Out of memory while serialising: the previous text stays.
+            }
+        }
+    } publish{ctx->impl};
     try {
         ctx->impl.errmsg.clear();
         fn(ctx->impl);
@@ -73,15 +87,15 @@ void require(bool cond, const char *what) {
 }
 
 // Run a single step under a Runner so that it logs, times and emits events
-// like a step of a sequence, and leaves a report in result_json.
+// like a step of a sequence, and leaves its report in the context.
 template <class F>
 void single_step(pgfo::Context &c, const char *name, const char *what, nlohmann::json nodes, F &&fn) {
     pgfo::Runner run(c, "step", std::move(nodes));
     try {
         pgfo::StepResult r = run.step(name, what, fn);
-        c.result_json = run.finish(PGFO_OK, r.summary, r.details);
+        c.set_result(run.finish(PGFO_OK, r.summary, r.details));
     } catch (const pgfo::Error &e) {
-        c.result_json = run.finish(e.code(), e.what(), nlohmann::json::object());
+        c.set_result(run.finish(e.code(), e.what(), nlohmann::json::object()));
         throw;
     }
 }
@@ -418,7 +432,7 @@ PGFO_API pgfo_status_t pgfo_check(pgfo_ctx_t *ctx) {
 
 PGFO_API const char *pgfo_ctx_result_json(const pgfo_ctx_t *ctx) {
     if (!ctx) return "{}";
-    return ctx->impl.result_json.c_str();
+    return ctx->impl.result_text().c_str();
 }
 
 } // extern "C"

@@ -92,9 +92,26 @@ public:
     notify::FlushResult flush_events(double budget);
 
     std::string errmsg;
-    std::string result_json = "{}";
+
+    // The last run's report. It stays a JSON value from the runner to the C
+    // boundary, which serialises it once (publish_result, then result_text).
+    const nlohmann::json &result() const { return result_; }
+    void set_result(nlohmann::json report) {
+        result_ = std::move(report);
+        result_published_ = false;
+    }
+    // Serialises a report set since the last call (what pgfo_ctx_result_json returns).
+    void publish_result() {
+        if (result_published_) return;
+        result_text_ = to_json_text(result_);
+        result_published_ = true;
+    }
+    const std::string &result_text() const { return result_text_; }
 
 private:
+    nlohmann::json result_ = nlohmann::json::object();
+    std::string result_text_ = "{}";
+    bool result_published_ = true;
     // The notifier, unless it was inherited through fork(): then it is left
     // alone for good and nullptr is returned.
     notify::Notifier *own_notifier();

@@ -16,6 +16,7 @@
 #include "pgpool/args.h"
 #include "steps/fence.h"
 #include "steps/handover.h"
+#include "steps/outcome.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 #include "steps/slots.h"
@@ -96,7 +97,8 @@ public:
     json verdict() const;
     // After a failure: what the cluster looks like now, for the message.
     std::pair<std::string, std::string> cluster_state() const;
-    bool needs_rewind() const { return rejoin_ == "needs_rewind"; }
+    bool needs_rewind() const { return rejoin_ == OldPrimaryRejoin::NeedsRewind; }
+    OldPrimaryRejoin rejoin() const { return rejoin_; }
 
 private:
     // The old primary's state cannot be proven: on_unclean decides.
@@ -138,7 +140,7 @@ private:
     bool old_down_ = false;          // the old primary is known down (or its host unreachable)
     bool promote_requested_ = false; // a promotion was asked of the candidate
     SwitchPoint switch_;
-    std::string rejoin_ = "unknown";
+    OldPrimaryRejoin rejoin_ = OldPrimaryRejoin::Unknown;
     // failover slot -> what its consumers confirmed on the old primary (when known)
     std::map<std::string, std::optional<Lsn>> slots_expected_;
     std::vector<SlotReadiness> slots_behind_; // ready copies to advance after the promotion
@@ -547,14 +549,14 @@ StepResult PrimaryFailover::verify() {
         try {
             auto recv = receiving_timeline(ctx_, old_);
             d["old_primary_timeline"] = recv ? json(*recv) : json(nullptr);
-            rejoin_ = recv && *recv == tli ? "already" : "unknown";
+            rejoin_ = recv && *recv == tli ? OldPrimaryRejoin::Already : OldPrimaryRejoin::Unknown;
             why = recv ? "streams timeline " + std::to_string(*recv) : "does not stream";
         } catch (const Error &e) {
-            rejoin_ = "unknown";
+            rejoin_ = OldPrimaryRejoin::Unknown;
             why = std::string("does not answer (") + e.what() + ")";
         }
         d["rejoin"] = rejoin_;
-        if (rejoin_ == "already")
+        if (rejoin_ == OldPrimaryRejoin::Already)
             return StepResult::done(node_label(old_) + " already runs as a standby streaming timeline " +
                                         std::to_string(tli) + " of " + node_label(cand_) + ": nothing to rejoin",
                                     d);
@@ -566,7 +568,7 @@ StepResult PrimaryFailover::verify() {
     uint32_t parent = ckpt_ ? ckpt_->control.timeline : 0;
     if (parent == 0) {
         uint32_t tli = current_timeline(ctx_, *conn_);
-        rejoin_ = "needs_rewind";
+        rejoin_ = OldPrimaryRejoin::NeedsRewind;
         return StepResult::done("new timeline " + std::to_string(tli) +
                                     "; the old primary's checkpoint is unknown: it needs pg_rewind to rejoin",
                                 {{"rejoin", rejoin_}});
@@ -581,10 +583,10 @@ StepResult PrimaryFailover::verify() {
     std::string s = "timeline " + std::to_string(switch_.timeline) + " forked from " + std::to_string(parent) +
                     " at " + format_lsn(*switch_.point);
     if (ckpt_->clean && ckpt_->end <= *switch_.point) {
-        rejoin_ = "clean";
+        rejoin_ = OldPrimaryRejoin::Clean;
         s += " >= old primary's checkpoint end " + format_lsn(ckpt_->end) + ": it can rejoin without pg_rewind";
     } else {
-        rejoin_ = "needs_rewind";
+        rejoin_ = OldPrimaryRejoin::NeedsRewind;
         s += ckpt_->clean ? " < old primary's checkpoint end " + format_lsn(ckpt_->end) + ": it needs pg_rewind"
                           : "; the old primary did not shut down cleanly: it needs pg_rewind";
     }
@@ -827,7 +829,7 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
     } catch (const Error &e) {
         // Never leave a half-done cluster without saying what it looks like.
         std::string msg = std::string(e.what()) + ". State: " + f.cluster_state().second;
-        ctx.result_json = run.finish(e.code(), msg, f.verdict());
+        ctx.set_result(run.finish(e.code(), msg, f.verdict()));
         throw Error(e.code(), msg);
     }
     std::string msg;
@@ -836,9 +838,9 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
         msg = node_label(candidate) + " is the primary";
         if (f.needs_rewind())
             msg += "; WARNING: old primary " + node_label(old_primary) + " needs pg_rewind before it can follow";
-        else if (f.verdict()["old_primary_rejoin"] == "clean")
+        else if (f.rejoin() == OldPrimaryRejoin::Clean)
             msg += "; old primary " + node_label(old_primary) + " can rejoin as a standby without pg_rewind";
-        else if (f.verdict()["old_primary_rejoin"] == "already")
+        else if (f.rejoin() == OldPrimaryRejoin::Already)
             msg += "; old primary " + node_label(old_primary) + " already follows it as a standby";
     }
     if (!ctx.dry_run && f.needs_rewind()) {
@@ -848,7 +850,7 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
                         node_label(candidate);
         ctx.emit("failover.needs_rewind", "", "warning", ev);
     }
-    ctx.result_json = run.finish(PGFO_OK, msg, f.verdict());
+    ctx.set_result(run.finish(PGFO_OK, msg, f.verdict()));
 }
 
 // ---------------------------------------------------------------------------
@@ -862,8 +864,8 @@ void run_standby_failure(Context &ctx, const Node &failed, const Node *primary) 
     bool changed = false;
     try {
         if (!primary) {
-            ctx.result_json = run.finish(PGFO_OK, "no primary known (pgpool passed %P = -1): nothing to repair",
-                                         {{"action", "none"}});
+            ctx.set_result(run.finish(PGFO_OK, "no primary known (pgpool passed %P = -1): nothing to repair",
+                                         {{"action", "none"}}));
             return;
         }
         std::optional<PgConn> conn;
@@ -899,15 +901,15 @@ void run_standby_failure(Context &ctx, const Node &failed, const Node *primary) 
             return StepResult::done("synchronous_standby_names '" + before + "' -> '" + after + "'", d);
         });
     } catch (const Error &e) {
-        ctx.result_json = run.finish(e.code(), e.what(), {{"action", "sync_repair"}});
+        ctx.set_result(run.finish(e.code(), e.what(), {{"action", "sync_repair"}}));
         throw;
     }
-    ctx.result_json = run.finish(
+    ctx.set_result(run.finish(
         PGFO_OK,
         changed ? "synchronous_standby_names changed from '" + before + "' to '" + after + "'"
                 : "synchronous replication unchanged ('" + before + "')",
         {{"action", "sync_repair"}, {"sync_standby_names_before", before},
-         {"sync_standby_names_after", changed ? after : before}});
+         {"sync_standby_names_after", changed ? after : before}}));
 }
 
 // pgpool's data directory (`placeholder`: %D or %R) when it passes the check

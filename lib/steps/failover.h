@@ -23,7 +23,7 @@ void merge_pgpool_nodes(Context &ctx, const PgpoolArgs &args);
 // Otherwise: a standby failed; repair synchronous_standby_names on old_primary.
 // on_running: what to do with an old primary still running as one (default:
 // the configuration's; a switchover passes Stop). The report goes to
-// ctx.result_json; failures throw pgfo::Error after the report is written.
+// ctx.result(); failures throw pgfo::Error after the report is written.
 void failover(Context &ctx, int failed, int candidate, int old_primary,
               std::optional<OnRunning> on_running = std::nullopt);
 

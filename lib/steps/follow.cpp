@@ -21,6 +21,7 @@
 #include "pgpool/args.h"
 #include "steps/failover.h"
 #include "steps/handover.h"
+#include "steps/outcome.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 #include "steps/slots.h"
@@ -57,6 +58,7 @@ public:
 
     // Streaming from the primary was seen (wait_streaming succeeded).
     bool streams() const { return streaming_at_ != 0; }
+    Rejoin rejoin() const { return how_; }
 
     json verdict() const {
         json v = {{"follower", f_.id}, {"primary", p_.id}, {"rejoin", how_}};
@@ -82,7 +84,7 @@ private:
     std::optional<Lsn> seen_end_; // receive/replay of the follower while it ran as a standby
     RejoinDecision rejoin_;
     std::optional<ControlData> control_;
-    std::string how_ = "unknown"; // already | clean | rewound
+    Rejoin how_ = Rejoin::Unknown;
     std::string reason_;
     Lsn streaming_at_ = 0;
     std::string sync_after_;
@@ -193,7 +195,7 @@ StepResult FollowPrimary::inspect() {
     }
     d["already_following"] = already_following_;
     if (already_following_) {
-        how_ = "already";
+        how_ = Rejoin::Already;
         return StepResult::done(node_label(f_) + " already streams from " + node_label(p_) + " (timeline " +
                                     std::to_string(timeline_) + ")",
                                 d);
@@ -223,7 +225,7 @@ StepResult FollowPrimary::decide() {
     control_ = r.control;
     can_follow_ = r.can_follow;
     reason_ = r.reason;
-    if (can_follow_) how_ = "clean";
+    if (can_follow_) how_ = Rejoin::Clean;
     if (!can_follow_ && !r.rewindable)
         throw Error(PGFO_ERR_REFUSED, node_label(f_) + " cannot follow " + node_label(p_) + ": " + reason_ +
                                           "; pg_rewind cannot repair that (it compares timeline numbers): the node "
@@ -248,7 +250,7 @@ StepResult FollowPrimary::rewind() {
         if (ctx_.dry_run) return StepResult::skip("dry run: would set aside " + what);
         auto [dir, files] = set_aside_wal(ctx_, f_, rejoin_.wal_timeline, rejoin_.switch_point,
                                           control_->wal_segment_size);
-        how_ = "rewound";
+        how_ = Rejoin::Rewound;
         return StepResult::done("set aside " + what + ": " + std::to_string(files) + " file(s) moved to " + dir +
                                     "; its data files are untouched, it streams the rest from " + node_label(p_),
                                 {{"set_aside", dir}, {"files", files}});
@@ -260,7 +262,7 @@ StepResult FollowPrimary::rewind() {
     KeptConfig kept = keep_config_files(ctx_, f_);
     run_pg_rewind(ctx_, f_, p_);
     restore_config_files(ctx_, f_, kept); // pg_rewind copies the source's; the node keeps its own
-    how_ = "rewound";
+    how_ = Rejoin::Rewound;
     return StepResult::done("pg_rewind from " + node_label(p_) + " done; the node's own configuration files kept");
 }
 
@@ -300,7 +302,7 @@ StepResult FollowPrimary::wait_streaming() {
     } catch (const Error &e) {
         if (e.code() != PGFO_ERR_TIMEOUT) throw;
         throw Error(PGFO_ERR_TIMEOUT, std::string(e.what()) + "; see the server log of " + node_label(f_) +
-                                          (how_ == "clean" ? " (a 'forked off ... before current recovery point' "
+                                          (how_ == Rejoin::Clean ? " (a 'forked off ... before current recovery point' "
                                                              "line there means it had more WAL than pg_control "
                                                              "showed: it needs pg_rewind)"
                                                            : ""));
@@ -616,16 +618,16 @@ void follow_primary(Context &ctx, int follower, int primary) {
     } catch (const Error &e) {
         std::string msg = e.what();
         if (!fp.streams()) msg += drop_from_sync_standbys(ctx, f, p);
-        ctx.result_json = run.finish(e.code(), msg, fp.verdict());
+        ctx.set_result(run.finish(e.code(), msg, fp.verdict()));
         throw Error(e.code(), msg);
     }
     json v = fp.verdict();
     std::string msg = ctx.dry_run ? "dry run complete: nothing was changed"
                                   : node_label(f) + " follows " + node_label(p) +
-                                        (v["rejoin"] == "rewound" ? " (after pg_rewind)"
-                                         : v["rejoin"] == "already" ? " (it already did)"
+                                        (fp.rejoin() == Rejoin::Rewound   ? " (after pg_rewind)"
+                                         : fp.rejoin() == Rejoin::Already ? " (it already did)"
                                                                     : " without pg_rewind");
-    ctx.result_json = run.finish(PGFO_OK, msg, v);
+    ctx.set_result(run.finish(PGFO_OK, msg, v));
 }
 
 std::vector<StepInfo> follow_primary_steps() {

@@ -16,7 +16,7 @@ namespace pgfo {
 // Node `follower` becomes a standby of `primary` (without pg_rewind when the
 // facts allow it; with it only under rewind = auto), then synchronous
 // replication is restored and pgpool told (pcp_attach_node) when configured.
-// The report goes to ctx.result_json; failures throw after it is written.
+// The report goes to ctx.result(); failures throw after it is written.
 void follow_primary(Context &ctx, int follower, int primary);
 
 // pgpool's follow_primary_command arguments (%d %h %p %D %m %H %M %P %r %R %N %S):

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/json_text.h"
 #include "core/lock.h"
 #include "core/text.h"
 
@@ -166,7 +167,7 @@ void hand_back_report(Context &ctx, const SwitchoverNote &note, const std::strin
     const std::string path = dir + "/" + report_name(ctx.cfg, note.run, kind, node);
     try {
         check_directory(dir);
-        write_private(path, ctx.result_json + "\n");
+        write_private(path, to_json_text(ctx.result()) + "\n");
         ctx.log().info("report handed back to switchover run {} ({})", note.run, path);
     } catch (const Error &e) {
         ctx.log().warn("cannot hand the report back to switchover run {}: {}", note.run, e.what());

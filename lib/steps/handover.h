@@ -62,7 +62,7 @@ private:
 // with the reason and ignored).
 std::optional<SwitchoverNote> pending_switchover(Context &ctx);
 
-// After a hook run that found a note: hand its report (ctx.result_json) back.
+// After a hook run that found a note: hand its report (ctx.result()) back.
 // Failures are logged, never thrown: the hook's own outcome stands.
 void hand_back_report(Context &ctx, const SwitchoverNote &note, const std::string &kind, int node);
 

@@ -80,7 +80,7 @@ void Runner::fail_step(const char *name, double secs, pgfo_status_t code, const 
                {"code", pgfo_status_name(code)}, {"nodes", subject_}});
 }
 
-std::string Runner::finish(pgfo_status_t code, const std::string &message, nlohmann::json verdict) {
+nlohmann::json Runner::finish(pgfo_status_t code, const std::string &message, nlohmann::json verdict) {
     double secs = total_.seconds();
     report_["status"] = pgfo_status_name(code);
     report_["exit_code"] = static_cast<int>(code);
@@ -102,7 +102,7 @@ std::string Runner::finish(pgfo_status_t code, const std::string &message, nlohm
     if (!ok) ev["error"] = message;
     ev["nodes"] = subject_;
     ctx_.emit(kind_ + (ok ? ".succeeded" : ".failed"), "", ok ? "info" : "critical", ev);
-    return to_json_text(report_);
+    return report_;
 }
 
 } // namespace pgfo

@@ -64,8 +64,8 @@ public:
     }
 
     // Close the run: emits <kind>.succeeded or <kind>.failed and fills the
-    // report's verdict. Returns the report, serialized.
-    std::string finish(pgfo_status_t code, const std::string &message, nlohmann::json verdict);
+    // report's verdict. Returns the report.
+    nlohmann::json finish(pgfo_status_t code, const std::string &message, nlohmann::json verdict);
 
     nlohmann::json &report() { return report_; }
     Context &ctx() { return ctx_; }

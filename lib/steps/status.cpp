@@ -195,7 +195,7 @@ void cluster_status(Context &ctx) {
         return StepResult::done(std::to_string(nodes.size()) + " nodes, " + std::to_string(primaries) + " primary");
     });
     run.report()["cluster"] = nodes;
-    ctx.result_json = run.finish(PGFO_OK, "status of " + std::to_string(nodes.size()) + " nodes", {{"nodes", nodes}});
+    ctx.set_result(run.finish(PGFO_OK, "status of " + std::to_string(nodes.size()) + " nodes", {{"nodes", nodes}}));
 }
 
 void cluster_check(Context &ctx) {
@@ -368,11 +368,11 @@ void cluster_check(Context &ctx) {
                        n["cost"].get<std::string>());
     if (!p.list.empty()) {
         std::string first = p.list[0]["node"].get<std::string>() + ": " + p.list[0]["problem"].get<std::string>();
-        ctx.result_json = run.finish(PGFO_ERR_CHECK, std::to_string(p.list.size()) + " problem(s), first: " + first,
-                                     {{"problems", p.list}, {"notes", notes}});
+        ctx.set_result(run.finish(PGFO_ERR_CHECK, std::to_string(p.list.size()) + " problem(s), first: " + first,
+                                     {{"problems", p.list}, {"notes", notes}}));
         throw Error(PGFO_ERR_CHECK, std::to_string(p.list.size()) + " problem(s) found");
     }
-    ctx.result_json = run.finish(PGFO_OK, "no problems found", {{"problems", p.list}, {"notes", notes}});
+    ctx.set_result(run.finish(PGFO_OK, "no problems found", {{"problems", p.list}, {"notes", notes}}));
 }
 
 } // namespace pgfo

@@ -20,6 +20,7 @@
 #include "pgpool/pgpool_conf.h"
 #include "steps/failover.h"
 #include "steps/follow.h"
+#include "steps/outcome.h"
 #include "steps/handover.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
@@ -235,10 +236,10 @@ public:
         try {
             run();
         } catch (...) {
-            parts.push_back(json::parse(ctx_.result_json, nullptr, false));
+            parts.push_back(ctx_.result());
             throw;
         }
-        parts.push_back(json::parse(ctx_.result_json, nullptr, false));
+        parts.push_back(ctx_.result());
         return parts.back();
     }
     // `n` follows the target, run here.
@@ -246,15 +247,15 @@ public:
         return keep_part([&] { follow_primary(ctx_, n.id, to_.id); });
     }
     // How a follower rejoined, from its follow-primary report; the old primary's is the verdict's.
-    std::string note_rejoin(const Node &n, const json &rep) {
-        std::string how =
-            rep.is_object() ? rep.value("verdict", json::object()).value("rejoin", "unknown") : "unknown";
+    Rejoin note_rejoin(const Node &n, const json &rep) {
+        Rejoin how = rep.is_object() ? rep.value("verdict", json::object()).value("rejoin", Rejoin::Unknown)
+                                     : Rejoin::Unknown;
         if (&n == from_) rejoin = how;
         return how;
     }
     // the reports of the runs the switchover is made of
     json parts = json::array();
-    std::string rejoin = "unknown"; // how the old primary rejoined: clean, rewound
+    Rejoin rejoin = Rejoin::Unknown; // how the old primary rejoined
     std::unique_ptr<SwitchoverHandover> handover;
 
 private:
@@ -552,7 +553,7 @@ StepResult Switchover::follow_hooks() {
         json rep = pgpool_follows_
                        ? wait_hook("follow_primary", *n, "follow_primary_command for node " + std::to_string(n->id))
                        : follow(*n);
-        std::string how = note_rejoin(*n, rep);
+        std::string how = spelling(note_rejoin(*n, rep));
         d[std::to_string(n->id)] = how;
         done.push_back(node_label(*n) + ": " + how);
     }
@@ -637,11 +638,11 @@ void switchover(Context &ctx, int target) {
         if (ctx.dry_run) {
             json plan = so.plan();
             run.report()["plan"] = plan;
-            ctx.result_json = run.finish(PGFO_OK, "dry run: would switch over from " + node_label(*so.from()) +
+            ctx.set_result(run.finish(PGFO_OK, "dry run: would switch over from " + node_label(*so.from()) +
                                                       " to " + node_label(to) +
                                                       (so.via_pgpool() ? " through pgpool" : "") + " in " +
                                                       std::to_string(plan.size()) + " steps",
-                                         {{"from", so.from()->id}, {"to", to.id}, {"via_pgpool", so.via_pgpool()}});
+                                         {{"from", so.from()->id}, {"to", to.id}, {"via_pgpool", so.via_pgpool()}}));
             return;
         }
         if (so.via_pgpool()) {
@@ -660,14 +661,14 @@ void switchover(Context &ctx, int target) {
     } catch (const Error &e) {
         end_probe(0);
         run.report()["parts"] = so.parts;
-        ctx.result_json = run.finish(e.code(), e.what(),
+        ctx.set_result(run.finish(e.code(), e.what(),
                                      {{"from", so.from() ? so.from()->id : -1}, {"to", to.id},
-                                      {"via_pgpool", so.via_pgpool()}});
+                                      {"via_pgpool", so.via_pgpool()}}));
         throw;
     }
     run.report()["parts"] = so.parts;
     const Node &from = *so.from();
-    const std::string &rejoin = so.rejoin;
+    const Rejoin rejoin = so.rejoin;
     json verdict = {{"from", from.id}, {"to", to.id}, {"old_primary_rejoin", rejoin}, {"via_pgpool", so.via_pgpool()}};
     std::string gap_text;
     if (gap.contains("write_gap_s")) {
@@ -677,17 +678,17 @@ void switchover(Context &ctx, int target) {
         verdict["write_gap_s"] = nullptr;
         gap_text = "; write gap unknown (" + gap.value("unknown", std::string("no probe")) + ")";
     }
-    ctx.result_json = run.finish(PGFO_OK,
+    ctx.set_result(run.finish(PGFO_OK,
                                  node_label(to) + " is the primary" + (so.via_pgpool() ? " (through pgpool)" : "") +
                                      "; " + node_label(from) +
-                                     (rejoin == "clean"     ? " follows it without pg_rewind"
-                                      : rejoin == "rewound" ? " follows it after pg_rewind"
-                                                            : " follows it (rejoin: " + rejoin + ")") +
+                                     (rejoin == Rejoin::Clean     ? " follows it without pg_rewind"
+                                      : rejoin == Rejoin::Rewound ? " follows it after pg_rewind"
+                                                                  : " follows it (rejoin: " + spelling(rejoin) + ")") +
                                      (so.others().empty() ? ""
                                                           : ", and " + std::to_string(so.others().size()) +
                                                                 " other standby(s)") +
                                      gap_text,
-                                 verdict);
+                                 verdict));
 }
 
 } // namespace pgfo
