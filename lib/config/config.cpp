@@ -31,11 +31,11 @@
 
 #include <ini.h>
 
+#include "config/pgpool_conf.h"
+#include "config/sync_names.h"
+#include "config/webhook_values.h"
 #include "core/error.h"
 #include "core/text.h"
-#include "pg/sync_names.h"
-#include "notify/webhook.h"
-#include "pgpool/pgpool_conf.h"
 
 namespace pgfo {
 namespace {
@@ -390,7 +390,7 @@ void apply_node(Node &n, const std::string &sec, const std::string &key, const s
 void check_url(const std::string &where, const std::string &sec, const std::string &v) {
     const char *allowed = " (allowed: an http:// or https:// URL)";
     if (v.empty()) fail(where, sec, "url", "must not be empty" + std::string(allowed));
-    std::string shown = show(notify::redact_url(v));
+    std::string shown = show(redact_url(v));
     for (unsigned char c : v)
         if (c <= 0x20 || c == 0x7f) fail(where, sec, "url", shown + " contains white space or a control character" + allowed);
     std::string lower;
@@ -412,7 +412,7 @@ std::vector<std::string> event_filters(const std::string &where, const std::stri
         std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
         item = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
-        if (!notify::valid_event_filter(item))
+        if (!valid_event_filter(item))
             fail(where, sec, "events",
                  show(item) + " is not an event name or prefix (allowed: a comma list of names like "
                               "failover.succeeded or prefixes like step.*, failover.*; * for all)");
@@ -679,7 +679,7 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
             check_role_name(where, section, key, value);
         if (has_control(value, key == "ssh_options"))
             fail(where, section, key,
-                 (key == "secret" ? std::string("the value") : key == "url" ? show(notify::redact_url(value)) : show(value)) +
+                 (key == "secret" ? std::string("the value") : key == "url" ? show(redact_url(value)) : show(value)) +
                      " contains a control character (not allowed)");
 
         const std::string &v = value;
@@ -892,7 +892,7 @@ void validate_config(const Config &cfg) {
         if (w.secret_inline && !w.secret_file.empty())
             fail(where, sec, "secret_file", "set together with secret (allowed: one of them; prefer secret_file)");
         for (const auto &f : w.events)
-            if (!notify::valid_event_filter(f))
+            if (!valid_event_filter(f))
                 fail(where, sec, "events", show(f) + " is not an event name or prefix (allowed: names, prefixes like step.*, *)");
         if (!(w.timeout >= kHookTimeoutRange.min && w.timeout <= kHookTimeoutRange.max))
             fail(where, sec, "timeout", fmt_num(w.timeout) + " is out of range (allowed: " + kHookTimeoutRange.text + ")");
@@ -975,7 +975,7 @@ Config load_config(const std::string &path) {
         for (const auto &[name, w] : st.cfg.webhooks) {
             // redact_url hides user information: any there is a credential
             const char *what = w.secret_inline                       ? "secret"
-                               : notify::redact_url(w.url) != w.url ? "url"
+                               : redact_url(w.url) != w.url ? "url"
                                                                      : nullptr;
             if (what)
                 throw Error(PGFO_ERR_CONFIG, path + ": [webhook." + name + "] " + what +
