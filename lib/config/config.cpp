@@ -25,7 +25,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <set>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <unistd.h>
