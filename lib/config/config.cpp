@@ -25,17 +25,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
-#include <set>
+#include <stdexcept>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
 
+#include "config/keys.h"
+#include "config/pgpool_conf.h"
+#include "config/sync_names.h"
+#include "config/webhook_values.h"
 #include "core/error.h"
 #include "core/text.h"
-#include "pg/sync_names.h"
-#include "notify/webhook.h"
-#include "pgpool/pgpool_conf.h"
 
 namespace pgfo {
 namespace {
@@ -54,81 +55,15 @@ std::string prefix(const std::string &where) { return where.empty() ? std::strin
     throw Error(PGFO_ERR_CONFIG, prefix(where) + "[" + section + "] " + key + ": " + what);
 }
 
-// ---------------------------------------------------------------- keys
-
-const std::vector<std::string> kGeneralKeys = {"cluster_name", "pgpool_conf", "log_file", "log_level",
-                                               "lock_file", "spool_directory", "delivery_budget"};
-const std::vector<std::string> kConnectionKeys = {"user", "dbname", "passfile", "sslmode",
-                                                  "connect_timeout"};
-const std::vector<std::string> kTimeoutKeys = {"shutdown", "catchup", "promote", "command",
-                                               "lock",     "poll_interval", "follow", "rewind",
-                                               "unreachable", "postmaster_exit", "fence"};
-const std::vector<std::string> kFencingKeys = {"command"};
-const std::vector<std::string> kPolicyKeys = {"on_unclean", "on_running", "sync_standby_names", "rewind",
-                                              "replication_slots", "on_better_candidate",
-                                              "on_slots_not_ready"};
-const std::vector<std::string> kReplicationKeys = {"user", "passfile", "sslmode", "synchronous_standby_names",
-                                                   "sync_replication_slots"};
-const std::vector<std::string> kPcpKeys = {"host", "port", "user", "passfile", "bin_directory"};
-const std::vector<std::string> kSwitchoverKeys = {"max_lag", "max_archive_backlog", "checkpoint", "pgpool"};
-const std::vector<std::string> kNodeKeys = {"host",   "port",     "data_directory", "bin_directory",
-                                            "application_name", "access", "ssh_user", "ssh_port",
-                                            "ssh_options"};
-const std::vector<std::string> kWebhookKeys = {"url",    "events", "timeout",     "retries", "backoff",
-                                               "format", "secret", "secret_file", "ca_file"};
-
-const char *kKnownSections =
-    "[general], [connection], [timeouts], [policy], [replication], [pcp], [fencing], [switchover], [node.N] (N = 0..127), "
-    "[webhook.NAME]";
-
-// "node.12" -> 12; -1 when the name is not a node section at all; -2 when it
-// is "node.<something>" with a bad number.
-int node_section_id(const std::string &section) {
-    if (section.compare(0, 5, "node.") != 0) return -1;
-    std::string n = section.substr(5);
-    if (n.empty() || n.size() > 3) return -2;
-    for (char c : n)
-        if (c < '0' || c > '9') return -2;
-    if (n.size() > 1 && n[0] == '0') return -2;
-    int id = std::stoi(n);
-    return id <= 127 ? id : -2;
-}
-
-// "webhook.ops" -> "ops"; "" when the name is not a webhook section; "?" when
-// it is "webhook.<something>" with a bad name.
-std::string webhook_section_name(const std::string &section) {
-    if (section.compare(0, 8, "webhook.") != 0) return "";
-    std::string n = section.substr(8);
-    if (n.empty() || n.size() > 63) return "?";
-    for (char c : n)
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return "?";
-    return n;
-}
-
-const std::vector<std::string> *keys_of(const std::string &section) {
-    if (section == "general") return &kGeneralKeys;
-    if (section == "connection") return &kConnectionKeys;
-    if (section == "timeouts") return &kTimeoutKeys;
-    if (section == "policy") return &kPolicyKeys;
-    if (section == "replication") return &kReplicationKeys;
-    if (section == "pcp") return &kPcpKeys;
-    if (section == "fencing") return &kFencingKeys;
-    if (section == "switchover") return &kSwitchoverKeys;
-    if (node_section_id(section) >= 0) return &kNodeKeys;
-    std::string hook = webhook_section_name(section);
-    if (!hook.empty() && hook != "?") return &kWebhookKeys;
-    return nullptr;
-}
-
 // Empty when the section is known, else why not.
 std::string section_problem(const std::string &section) {
-    if (keys_of(section)) return {};
+    Section kind;
+    if (section_of(section, kind)) return {};
     if (node_section_id(section) == -2)
         return "bad node section [" + section + "]: N must be a pgpool backend id 0..127 (no leading zeros)";
     if (webhook_section_name(section) == "?")
         return "bad webhook section [" + section + "]: NAME must be 1..63 of A-Z a-z 0-9 _ -";
-    return "unknown section [" + section + "] (known: " + kKnownSections + ")";
+    return "unknown section [" + section + "] (known: " + known_sections() + ")";
 }
 
 // ---------------------------------------------------------------- values
@@ -140,17 +75,6 @@ bool has_control(const std::string &v, bool allow_tab) {
     }
     return false;
 }
-
-struct Range {
-    double min, max;
-    const char *text;
-};
-const Range kTimeoutRange = {0.1, 86400, "0.1..86400"};
-const Range kPollRange = {0.005, 10, "0.005..10"};
-const Range kConnectRange = {1, 3600, "1..3600"};
-const Range kBudgetRange = {0, 3600, "0..3600"};
-const Range kHookTimeoutRange = {0.1, 600, "0.1..600"};
-const Range kBackoffRange = {0.01, 30, "0.01..30"};
 
 // Plain decimal seconds: "30", "0.5", ".5", "2.". No sign, exponent, unit,
 // nan or inf.
@@ -205,7 +129,7 @@ std::string fmt_num(double d) {
 }
 
 double seconds(const std::string &where, const std::string &sec, const std::string &key,
-               const std::string &v, const Range &r) {
+               const std::string &v, const KeyRange &r) {
     double d = 0;
     if (!parse_decimal(v, d))
         fail(where, sec, key, show(v) + " is not a number of seconds (allowed: " + r.text + ")");
@@ -356,33 +280,6 @@ std::vector<std::string> fence_command(const std::string &where, const std::stri
     return argv;
 }
 
-void apply_node(Node &n, const std::string &sec, const std::string &key, const std::string &v,
-                const std::string &where) {
-    if (key == "host") {
-        n.host = host_value(where, sec, key, v);
-    } else if (key == "port") {
-        n.port = port(where, sec, key, v);
-    } else if (key == "data_directory") {
-        n.data_directory = server_path(where, sec, key, v, false);
-    } else if (key == "bin_directory") {
-        n.bin_directory = server_path(where, sec, key, v, true);
-    } else if (key == "application_name") {
-        check_application_name(where, sec, v);
-        n.application_name = v;
-    } else if (key == "access") {
-        n.access = one_of(where, sec, key, v, {"local", "ssh"}) == "ssh" ? Access::Ssh : Access::Local;
-    } else if (key == "ssh_user") {
-        if (has_control(v, false) || v.find_first_of(" @") != std::string::npos || (!v.empty() && v[0] == '-'))
-            fail(where, sec, key, show(v) + " is not a user name (no spaces, '@', control characters or leading '-')");
-        n.ssh_user = v;
-    } else if (key == "ssh_port") {
-        n.ssh_port = port(where, sec, key, v);
-    } else if (key == "ssh_options") {
-        check_ssh_options(where, sec, v);
-        n.ssh_options = split_ws(v);
-    }
-}
-
 // ---------------------------------------------------------------- webhooks
 
 // http:// or https://, a host, no white space or control characters. Messages
@@ -390,7 +287,7 @@ void apply_node(Node &n, const std::string &sec, const std::string &key, const s
 void check_url(const std::string &where, const std::string &sec, const std::string &v) {
     const char *allowed = " (allowed: an http:// or https:// URL)";
     if (v.empty()) fail(where, sec, "url", "must not be empty" + std::string(allowed));
-    std::string shown = show(notify::redact_url(v));
+    std::string shown = show(redact_url(v));
     for (unsigned char c : v)
         if (c <= 0x20 || c == 0x7f) fail(where, sec, "url", shown + " contains white space or a control character" + allowed);
     std::string lower;
@@ -412,7 +309,7 @@ std::vector<std::string> event_filters(const std::string &where, const std::stri
         std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
         size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
         item = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
-        if (!notify::valid_event_filter(item))
+        if (!valid_event_filter(item))
             fail(where, sec, "events",
                  show(item) + " is not an event name or prefix (allowed: a comma list of names like "
                               "failover.succeeded or prefixes like step.*, failover.*; * for all)");
@@ -467,39 +364,111 @@ std::string read_secret_file(const std::string &where, const std::string &sec, c
     return data;
 }
 
-void apply_webhook(Webhook &w, const std::string &sec, const std::string &key, const std::string &v,
-                   const std::string &where) {
-    if (key == "url") {
+// ---------------------------------------------------------------- by type
+
+// Check `v` against the grammar of row `k` (keys.h) and return it in the
+// forms its setter needs. Throws with the message for that grammar.
+KeyValue parse_value(const KeySpec &k, const std::string &where, const std::string &sec, const std::string &v) {
+    const std::string key = k.key;
+    KeyValue out;
+    out.text = v;
+    switch (k.type) {
+    case KeyType::Seconds:
+        out.number = seconds(where, sec, key, v, k.range);
+        break;
+    case KeyType::Port:
+        out.integer = port(where, sec, key, v);
+        break;
+    case KeyType::Count: {
+        std::string allowed = k.range.text;
+        for (const char *word : k.choices) {
+            allowed += std::string(", ") + word;
+            if (v == word) {
+                out.integer = -1;
+                return out;
+            }
+        }
+        const size_t max_digits = std::to_string(static_cast<long long>(k.range.max)).size();
+        bool ok = !v.empty() && v.size() <= max_digits && v.find_first_not_of("0123456789") == std::string::npos;
+        long long n = ok ? std::strtoll(v.c_str(), nullptr, 10) : -1;
+        if (!ok || n < k.range.min || n > k.range.max)
+            fail(where, sec, key, show(v) + " is not a number of " + k.noun + " (allowed: " + allowed + ")");
+        out.integer = n;
+        break;
+    }
+    case KeyType::Choice:
+        if (!(v.empty() && k.empty_ok)) {
+            std::vector<std::string> allowed(k.choices.begin(), k.choices.end());
+            one_of(where, sec, key, v, allowed);
+        }
+        break;
+    case KeyType::Text:
+        if (v.empty() && !k.empty_ok) fail(where, sec, key, "must not be empty");
+        break;
+    case KeyType::Path:
+        abs_path(where, sec, key, v, k.empty_ok);
+        break;
+    case KeyType::ServerPath:
+        server_path(where, sec, key, v, k.empty_ok);
+        break;
+    case KeyType::Host:
+        host_value(where, sec, key, v);
+        break;
+    case KeyType::PcpHost:
+        if (v.empty() || v[0] == '-') fail(where, sec, key, show(v) + " is not a host name");
+        break;
+    case KeyType::PcpUser:
+        if (!v.empty() && v[0] == '-') fail(where, sec, key, show(v) + " is not a user name");
+        break;
+    case KeyType::SshUser:
+        if (has_control(v, false) || v.find_first_of(" @") != std::string::npos || (!v.empty() && v[0] == '-'))
+            fail(where, sec, key, show(v) + " is not a user name (no spaces, '@', control characters or leading '-')");
+        break;
+    case KeyType::RoleName:
+        break; // checked before the control characters (apply_setting)
+    case KeyType::ClusterName:
+        if (!valid_cluster_name(v))
+            fail(where, sec, key, show(v) + " is not a valid cluster name (allowed: 1..63 of A-Z a-z 0-9 _ . -)");
+        break;
+    case KeyType::AppName:
+        check_application_name(where, sec, v);
+        break;
+    case KeyType::SshOptions:
+        check_ssh_options(where, sec, v);
+        out.list = split_ws(v);
+        break;
+    case KeyType::Command:
+        out.list = fence_command(where, sec, key, v);
+        break;
+    case KeyType::LagLimit:
+        if (!parse_lag_limit(v, out.bytes, out.secs))
+            fail(where, sec, key,
+                 show(v) + " is not a lag limit (allowed: a size like 16MB, 512kB, 1GB or bytes; a time "
+                           "like 5s, 500ms, 2min; off)");
+        break;
+    case KeyType::SyncNames:
+        try {
+            parse_sync_names(v);
+        } catch (const Error &e) {
+            fail(where, sec, key, show(v) + ": " + e.what());
+        }
+        break;
+    case KeyType::Url:
         check_url(where, sec, v);
-        w.url = v;
-    } else if (key == "events") {
-        w.events = event_filters(where, sec, v);
-    } else if (key == "timeout") {
-        w.timeout = seconds(where, sec, key, v, kHookTimeoutRange);
-    } else if (key == "retries") {
-        bool ok = !v.empty() && v.size() <= 3;
-        for (char c : v)
-            if (c < '0' || c > '9') ok = false;
-        int n = ok ? std::stoi(v) : -1;
-        if (n < 0 || n > 100) fail(where, sec, key, show(v) + " is not a number of retries (allowed: 0..100)");
-        w.retries = n;
-    } else if (key == "backoff") {
-        w.backoff = seconds(where, sec, key, v, kBackoffRange);
-    } else if (key == "format") {
-        w.format = one_of(where, sec, key, v, {"json", "slack"}) == "slack" ? WebhookFormat::Slack
-                                                                            : WebhookFormat::Json;
-    } else if (key == "secret") {
+        break;
+    case KeyType::Events:
+        out.list = event_filters(where, sec, v);
+        break;
+    case KeyType::Secret:
         // The value itself never appears in a message.
         if (v.empty()) fail(where, sec, key, "must not be empty (allowed: the HMAC key, or use secret_file)");
-        w.secret = v;
-        w.secret_inline = true;
-    } else if (key == "secret_file") {
-        std::string path = abs_path(where, sec, key, v, false);
-        w.secret = read_secret_file(where, sec, path);
-        w.secret_file = path;
-    } else if (key == "ca_file") {
-        w.ca_file = abs_path(where, sec, key, v, true);
+        break;
+    case KeyType::SecretFile:
+        abs_path(where, sec, key, v, false);
+        out.data = read_secret_file(where, sec, v);
+        break;
     }
+    return out;
 }
 
 // ---------------------------------------------------------------- file reading
@@ -588,7 +557,7 @@ int handler(void *user, const char *section, const char *name, const char *value
         const std::string where = st->where(st->lineno);
         if (sec.empty())
             throw Error(PGFO_ERR_CONFIG, where + ": key '" + key + "' is outside a section (sections: " +
-                                             kKnownSections + ")");
+                                             known_sections() + ")");
         auto k = std::make_pair(sec, key);
         auto it = st->seen.find(k);
         if (it != st->seen.end())
@@ -671,170 +640,42 @@ void apply_setting(Config &cfg, const std::string &section, const std::string &k
         if (key == "password")
             fail(where, section, key,
                  "passwords are not accepted in the configuration (use passfile or ~/.pgpass)");
-        const auto &known = *keys_of(section);
-        if (std::find(known.begin(), known.end(), key) == known.end())
+        Section kind = Section::General;
+        section_of(section, kind);
+        const KeySpec *spec = find_key(kind, key);
+        if (!spec)
             fail(where, section, key,
-                 "unknown key '" + key + "' in [" + section + "]; known keys: " + join(known));
-        if (key == "user" && (section == "connection" || section == "replication"))
-            check_role_name(where, section, key, value);
-        if (has_control(value, key == "ssh_options"))
+                 "unknown key '" + key + "' in [" + section + "]; known keys: " + join(section_keys(kind)));
+        if (spec->type == KeyType::RoleName) check_role_name(where, section, key, value);
+        if (has_control(value, spec->type == KeyType::SshOptions))
             fail(where, section, key,
-                 (key == "secret" ? std::string("the value") : key == "url" ? show(notify::redact_url(value)) : show(value)) +
+                 (spec->type == KeyType::Secret ? std::string("the value")
+                  : spec->type == KeyType::Url  ? show(redact_url(value))
+                                                : show(value)) +
                      " contains a control character (not allowed)");
-
-        const std::string &v = value;
-        if (section == "general") {
-            if (key == "cluster_name") {
-                if (!valid_cluster_name(v))
-                    fail(where, section, key, show(v) + " is not a valid cluster name (allowed: 1..63 of A-Z a-z 0-9 _ . -)");
-                cfg.cluster_name = v;
-            } else if (key == "pgpool_conf") {
-                cfg.pgpool_conf = abs_path(where, section, key, v, true);
-            } else if (key == "log_file") {
-                cfg.log_file = abs_path(where, section, key, v, true);
-            } else if (key == "log_level") {
-                cfg.log_level = one_of(where, section, key, v, {"debug", "info", "warning", "error"});
-            } else if (key == "lock_file") {
-                cfg.lock_file = abs_path(where, section, key, v, true);
-            } else if (key == "spool_directory") {
-                cfg.spool_directory = abs_path(where, section, key, v, false);
-            } else if (key == "delivery_budget") {
-                cfg.delivery_budget = seconds(where, section, key, v, kBudgetRange);
-            }
-        } else if (section == "connection") {
-            if (key == "user") {
-                cfg.user = v;
-            } else if (key == "dbname") {
-                if (v.empty()) fail(where, section, key, "must not be empty");
-                cfg.dbname = v;
-            } else if (key == "passfile") {
-                cfg.passfile = abs_path(where, section, key, v, true);
-            } else if (key == "sslmode") {
-                cfg.sslmode = v.empty() ? v
-                                        : one_of(where, section, key, v,
-                                                 {"disable", "allow", "prefer", "require", "verify-ca",
-                                                  "verify-full"});
-            } else if (key == "connect_timeout") {
-                cfg.connect_timeout = seconds(where, section, key, v, kConnectRange);
-            }
-        } else if (section == "timeouts") {
-            if (key == "poll_interval") {
-                cfg.poll_interval = seconds(where, section, key, v, kPollRange);
-            } else {
-                double d = seconds(where, section, key, v, kTimeoutRange);
-                if (key == "shutdown") cfg.shutdown_timeout = d;
-                else if (key == "catchup") cfg.catchup_timeout = d;
-                else if (key == "promote") cfg.promote_timeout = d;
-                else if (key == "command") cfg.command_timeout = d;
-                else if (key == "lock") cfg.lock_timeout = d;
-                else if (key == "follow") cfg.follow_timeout = d;
-                else if (key == "rewind") cfg.rewind_timeout = d;
-                else if (key == "unreachable") cfg.unreachable_timeout = d;
-                else if (key == "postmaster_exit") cfg.postmaster_exit_timeout = d;
-                else if (key == "fence") cfg.fence_timeout = d;
-            }
-        } else if (section == "policy") {
-            if (key == "on_unclean") {
-                const std::string u = one_of(where, section, key, v, {"promote", "abort", "fence"});
-                cfg.on_unclean = u == "abort" ? OnUnclean::Abort : u == "fence" ? OnUnclean::Fence : OnUnclean::Promote;
-            } else if (key == "on_running") {
-                cfg.on_running = one_of(where, section, key, v, {"stop", "refuse"}) == "refuse" ? OnRunning::Refuse
-                                                                                              : OnRunning::Stop;
-            } else if (key == "sync_standby_names") {
-                std::string s = one_of(where, section, key, v, {"adapt", "keep", "async"});
-                cfg.sync_policy = s == "keep" ? SyncPolicy::Keep : s == "async" ? SyncPolicy::Async : SyncPolicy::Adapt;
-            } else if (key == "rewind") {
-                cfg.rewind = one_of(where, section, key, v, {"never", "auto"}) == "auto" ? RewindPolicy::Auto
-                                                                                      : RewindPolicy::Never;
-            } else if (key == "replication_slots") {
-                cfg.replication_slots = one_of(where, section, key, v, {"off", "on"}) == "on";
-            } else if (key == "on_better_candidate") {
-                cfg.refuse_better_candidate = one_of(where, section, key, v, {"continue", "refuse"}) == "refuse";
-            } else if (key == "on_slots_not_ready") {
-                cfg.on_slots_not_ready = one_of(where, section, key, v, {"promote", "refuse"}) == "refuse"
-                                             ? OnSlotsNotReady::Refuse
-                                             : OnSlotsNotReady::Promote;
-            }
-        } else if (section == "replication") {
-            if (key == "user") {
-                cfg.repl_user = v;
-            } else if (key == "passfile") {
-                cfg.repl_passfile = abs_path(where, section, key, v, true);
-            } else if (key == "sslmode") {
-                cfg.repl_sslmode = v.empty() ? v
-                                             : one_of(where, section, key, v,
-                                                      {"disable", "allow", "prefer", "require", "verify-ca",
-                                                       "verify-full"});
-            } else if (key == "synchronous_standby_names") {
-                try {
-                    parse_sync_names(v);
-                } catch (const Error &e) {
-                    fail(where, section, key, show(v) + ": " + e.what());
-                }
-                cfg.sync_standby_names_target = v;
-            } else if (key == "sync_replication_slots") {
-                cfg.sync_replication_slots = one_of(where, section, key, v, {"off", "on"}) == "on";
-            }
-        } else if (section == "pcp") {
-            if (key == "host") {
-                if (v.empty() || v[0] == '-') fail(where, section, key, show(v) + " is not a host name");
-                cfg.pcp_host = v;
-            } else if (key == "port") {
-                cfg.pcp_port = port(where, section, key, v);
-            } else if (key == "user") {
-                if (!v.empty() && v[0] == '-') fail(where, section, key, show(v) + " is not a user name");
-                cfg.pcp_user = v;
-            } else if (key == "passfile") {
-                cfg.pcp_passfile = abs_path(where, section, key, v, true);
-            } else if (key == "bin_directory") {
-                cfg.pcp_bin_directory = abs_path(where, section, key, v, false);
-            }
-        } else if (section == "fencing") {
-            cfg.fence_command = fence_command(where, section, key, v);
-        } else if (section == "switchover") {
-            if (key == "max_lag") {
-                long long bytes = -1;
-                double secs = -1;
-                if (!parse_lag_limit(v, bytes, secs))
-                    fail(where, section, key,
-                         show(v) + " is not a lag limit (allowed: a size like 16MB, 512kB, 1GB or bytes; a time "
-                                   "like 5s, 500ms, 2min; off)");
-                cfg.max_lag = v;
-                cfg.max_lag_bytes = bytes;
-                cfg.max_lag_seconds = secs;
-            } else if (key == "max_archive_backlog") {
-                bool ok = v == "off";
-                long n = -1;
-                if (!ok) {
-                    ok = !v.empty() && v.size() <= 7 && v.find_first_not_of("0123456789") == std::string::npos;
-                    if (ok) n = std::strtol(v.c_str(), nullptr, 10);
-                }
-                if (!ok) fail(where, section, key, show(v) + " is not a number of WAL files (allowed: 0..9999999, off)");
-                cfg.max_archive_backlog = static_cast<int>(n);
-            } else if (key == "checkpoint") {
-                std::string c = one_of(where, section, key, v, {"off", "once", "twice"});
-                cfg.pre_checkpoint = c == "off" ? PreCheckpoint::Off : c == "once" ? PreCheckpoint::Once
-                                                                                   : PreCheckpoint::Twice;
-            } else if (key == "pgpool") {
-                cfg.switchover_via_pgpool = one_of(where, section, key, v, {"auto", "off"}) == "auto";
-            }
-        } else if (!webhook_section_name(section).empty()) {
+        // A node or webhook section exists once named, even when its value is
+        // refused; the value goes into a copy, so a refused one changes nothing.
+        KeyTarget target{cfg};
+        if (kind == Section::Webhook) {
             std::string name = webhook_section_name(section);
             Webhook &w = cfg.webhooks[name];
             if (w.name.empty()) w.name = name;
             if (w.origin.empty()) w.origin = where;
             Webhook copy = w;
-            apply_webhook(copy, section, key, v, where);
+            target.webhook = &copy;
+            spec->store(target, parse_value(*spec, where, section, value));
             w = std::move(copy);
-        } else {
+        } else if (kind == Section::Node) {
             int id = node_section_id(section);
             Node &n = cfg.nodes[id];
             if (n.id < 0) n.id = id;
             if (n.origin.empty()) n.origin = where;
-            // Work on a copy: a rejected value leaves the node as it was.
             Node copy = n;
-            apply_node(copy, section, key, v, where);
+            target.node = &copy;
+            spec->store(target, parse_value(*spec, where, section, value));
             n = std::move(copy);
+        } else {
+            spec->store(target, parse_value(*spec, where, section, value));
         }
     } catch (const Error &e) {
         // inih only treats " ;" as a trailing comment; say so when a '#' seems meant as one.
@@ -858,25 +699,32 @@ void validate_config(const Config &cfg) {
     check_role_name(file, "connection", "user", cfg.user);
     check_role_name(file, "replication", "user", cfg.repl_user);
 
-    auto check_range = [&](const char *sec, const char *key, double d, const Range &r) {
-        if (!(d >= r.min && d <= r.max))
-            fail(file, sec, key, fmt_num(d) + " is out of range (allowed: " + r.text + ")");
+    // The ranges of the key table: values set by a program, not read from a file, get the same limits.
+    auto range_of = [](Section sec, const char *key) -> const KeyRange & {
+        const KeySpec *k = find_key(sec, key);
+        if (!k || !k->range.text) throw std::logic_error(std::string("no range for config key ") + key);
+        return k->range;
     };
-    check_range("connection", "connect_timeout", cfg.connect_timeout, kConnectRange);
-    check_range("timeouts", "shutdown", cfg.shutdown_timeout, kTimeoutRange);
-    check_range("timeouts", "catchup", cfg.catchup_timeout, kTimeoutRange);
-    check_range("timeouts", "promote", cfg.promote_timeout, kTimeoutRange);
-    check_range("timeouts", "command", cfg.command_timeout, kTimeoutRange);
-    check_range("timeouts", "lock", cfg.lock_timeout, kTimeoutRange);
-    check_range("timeouts", "unreachable", cfg.unreachable_timeout, kTimeoutRange);
-    check_range("timeouts", "postmaster_exit", cfg.postmaster_exit_timeout, kTimeoutRange);
-    check_range("timeouts", "poll_interval", cfg.poll_interval, kPollRange);
-    check_range("timeouts", "fence", cfg.fence_timeout, kTimeoutRange);
+    auto check_range = [&](Section sec, const char *key, double d) {
+        const KeyRange &r = range_of(sec, key);
+        if (!(d >= r.min && d <= r.max))
+            fail(file, section_name(sec), key, fmt_num(d) + " is out of range (allowed: " + r.text + ")");
+    };
+    check_range(Section::Connection, "connect_timeout", cfg.connect_timeout);
+    check_range(Section::Timeouts, "shutdown", cfg.shutdown_timeout);
+    check_range(Section::Timeouts, "catchup", cfg.catchup_timeout);
+    check_range(Section::Timeouts, "promote", cfg.promote_timeout);
+    check_range(Section::Timeouts, "command", cfg.command_timeout);
+    check_range(Section::Timeouts, "lock", cfg.lock_timeout);
+    check_range(Section::Timeouts, "unreachable", cfg.unreachable_timeout);
+    check_range(Section::Timeouts, "postmaster_exit", cfg.postmaster_exit_timeout);
+    check_range(Section::Timeouts, "poll_interval", cfg.poll_interval);
+    check_range(Section::Timeouts, "fence", cfg.fence_timeout);
     if (cfg.on_unclean == OnUnclean::Fence && cfg.fence_command.empty())
         fail(file, "policy", "on_unclean", "fence needs a [fencing] command (allowed: promote, abort, or set "
                                            "[fencing] command = /path/to/program ARGS)");
     abs_path(file, "general", "spool_directory", cfg.spool_directory, false);
-    check_range("general", "delivery_budget", cfg.delivery_budget, kBudgetRange);
+    check_range(Section::General, "delivery_budget", cfg.delivery_budget);
     if (cfg.sync_replication_slots && !cfg.replication_slots)
         fail(file, "replication", "sync_replication_slots",
              "on needs [policy] replication_slots = on (slot synchronization requires primary_slot_name)");
@@ -892,14 +740,16 @@ void validate_config(const Config &cfg) {
         if (w.secret_inline && !w.secret_file.empty())
             fail(where, sec, "secret_file", "set together with secret (allowed: one of them; prefer secret_file)");
         for (const auto &f : w.events)
-            if (!notify::valid_event_filter(f))
+            if (!valid_event_filter(f))
                 fail(where, sec, "events", show(f) + " is not an event name or prefix (allowed: names, prefixes like step.*, *)");
-        if (!(w.timeout >= kHookTimeoutRange.min && w.timeout <= kHookTimeoutRange.max))
-            fail(where, sec, "timeout", fmt_num(w.timeout) + " is out of range (allowed: " + kHookTimeoutRange.text + ")");
-        if (!(w.backoff >= kBackoffRange.min && w.backoff <= kBackoffRange.max))
-            fail(where, sec, "backoff", fmt_num(w.backoff) + " is out of range (allowed: " + kBackoffRange.text + ")");
-        if (w.retries < 0 || w.retries > 100)
-            fail(where, sec, "retries", std::to_string(w.retries) + " is out of range (allowed: 0..100)");
+        const KeyRange &timeout = range_of(Section::Webhook, "timeout"), &backoff = range_of(Section::Webhook, "backoff"),
+                       &retries = range_of(Section::Webhook, "retries");
+        if (!(w.timeout >= timeout.min && w.timeout <= timeout.max))
+            fail(where, sec, "timeout", fmt_num(w.timeout) + " is out of range (allowed: " + timeout.text + ")");
+        if (!(w.backoff >= backoff.min && w.backoff <= backoff.max))
+            fail(where, sec, "backoff", fmt_num(w.backoff) + " is out of range (allowed: " + backoff.text + ")");
+        if (w.retries < retries.min || w.retries > retries.max)
+            fail(where, sec, "retries", std::to_string(w.retries) + " is out of range (allowed: " + retries.text + ")");
         if (!w.ca_file.empty()) abs_path(where, sec, "ca_file", w.ca_file, true);
     }
 
@@ -975,7 +825,7 @@ Config load_config(const std::string &path) {
         for (const auto &[name, w] : st.cfg.webhooks) {
             // redact_url hides user information: any there is a credential
             const char *what = w.secret_inline                       ? "secret"
-                               : notify::redact_url(w.url) != w.url ? "url"
+                               : redact_url(w.url) != w.url ? "url"
                                                                      : nullptr;
             if (what)
                 throw Error(PGFO_ERR_CONFIG, path + ": [webhook." + name + "] " + what +

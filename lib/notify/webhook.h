@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "config/webhook_values.h"
 
 namespace pgfo::notify {
 
@@ -18,14 +19,12 @@ std::string hmac_sha256_hex(const std::string &key, const std::string &data);
 // The X-Pgfailover-Signature value: "sha256=" + hex HMAC-SHA256(secret, timestamp + "." + body).
 std::string signature(const std::string &secret, int64_t timestamp, const std::string &body);
 
-// A filter is "*", an event name ("failover.succeeded") or a prefix ending
-// in ".*" ("step.*"). Names are lower-case letters, digits and '_', joined by dots.
-bool valid_event_filter(const std::string &filter);
+// valid_event_filter() and redact_url() (config/webhook_values.h): the
+// configuration checks and shows webhook values with them too.
+using pgfo::valid_event_filter;
+using pgfo::redact_url;
 // Whether `event` passes `filters` (an empty list passes everything).
 bool event_selected(const std::vector<std::string> &filters, const std::string &event);
-
-// The URL with any user:password@ replaced by "***@", for log lines.
-std::string redact_url(const std::string &url);
 
 // Retry waits: "full jitter" over an exponential ceiling. Before retry
 // `attempt` (1, 2, ...) the ceiling is min(cap, initial * 2^(attempt-1)) and the

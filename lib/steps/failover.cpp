@@ -12,7 +12,7 @@
 #include "core/lock.h"
 #include "core/text.h"
 #include "pg/lsn.h"
-#include "pg/sync_names.h"
+#include "config/sync_names.h"
 #include "pgpool/args.h"
 #include "steps/fence.h"
 #include "steps/handover.h"

@@ -17,7 +17,7 @@
 #include "core/text.h"
 #include "pg/history.h"
 #include "pg/lsn.h"
-#include "pg/sync_names.h"
+#include "config/sync_names.h"
 #include "pgpool/args.h"
 #include "steps/failover.h"
 #include "steps/handover.h"

@@ -13,8 +13,8 @@
 
 #include "core/error.h"
 #include "pg/lsn.h"
-#include "pg/sync_names.h"
-#include "pgpool/pgpool_conf.h"
+#include "config/sync_names.h"
+#include "config/pgpool_conf.h"
 #include "steps/ops.h"
 #include "steps/runner.h"
 #include "steps/slots.h"

@@ -16,8 +16,8 @@
 
 #include "core/error.h"
 #include "core/text.h"
-#include "pg/sync_names.h"
-#include "pgpool/pgpool_conf.h"
+#include "config/sync_names.h"
+#include "config/pgpool_conf.h"
 #include "steps/failover.h"
 #include "steps/follow.h"
 #include "steps/outcome.h"

@@ -3,7 +3,7 @@
 
 #include "core/error.h"
 #include "fuzz_util.h"
-#include "pgpool/pgpool_conf.h"
+#include "config/pgpool_conf.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pgfo_fuzz::MemFile f(data, size);

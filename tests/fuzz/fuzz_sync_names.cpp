@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "fuzz_util.h"
-#include "pg/sync_names.h"
+#include "config/sync_names.h"
 
 namespace {
 

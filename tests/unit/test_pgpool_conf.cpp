@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "pgpool/pgpool_conf.h"
+#include "config/pgpool_conf.h"
 
 namespace fs = std::filesystem;
 using pgfo::read_pgpool_backends;

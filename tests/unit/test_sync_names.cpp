@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "pg/sync_names.h"
+#include "config/sync_names.h"
 
 namespace {
 

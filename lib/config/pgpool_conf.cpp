@@ -4,7 +4,7 @@
 // quotes. Only the four backend keys pgfailover needs are parsed strictly;
 // every other line is skipped without a look, so a pgpool.conf that pgpool
 // accepts is never rejected for keys pgfailover does not use.
-#include "pgpool/pgpool_conf.h"
+#include "config/pgpool_conf.h"
 
 #include <cerrno>
 #include <cstring>

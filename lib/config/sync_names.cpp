@@ -15,7 +15,7 @@
 // everything inside, "" standing for one '"'. Anything else is a syntax
 // error. check_synchronous_standby_names() then rejects a count below 1.
 // syncrep.c compares names with application_name by pg_strcasecmp.
-#include "pg/sync_names.h"
+#include "config/sync_names.h"
 
 #include <climits>
 
