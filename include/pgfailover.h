@@ -250,7 +250,12 @@ PGFO_API pgfo_status_t pgfo_ping_node(pgfo_ctx_t *ctx, int node_id, pgfo_ping_t 
 /*
  * Wait until node_id is down: ping answers nothing and its postmaster.pid is
  * gone or names a dead process (checked locally or over ssh). PGFO_ERR_TIMEOUT
- * when it is still up after `timeout` seconds.
+ * when it is still up after `timeout` seconds. A host whose files cannot be
+ * looked at for [timeouts] unreachable while ping answers nothing is not
+ * proven down: on_unclean decides, as in a failover. abort: PGFO_ERR_UNCLEAN;
+ * fence: the [fencing] command runs, PGFO_OK once it succeeded (events
+ * fence.*), PGFO_ERR_UNCLEAN when it fails; promote: PGFO_OK, and the report
+ * says "host_unreachable" and "unclean".
  */
 PGFO_API pgfo_status_t pgfo_wait_shutdown(pgfo_ctx_t *ctx, int node_id, double timeout);
 
