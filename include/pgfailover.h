@@ -387,6 +387,19 @@ PGFO_API pgfo_status_t pgfo_status(pgfo_ctx_t *ctx);
 PGFO_API pgfo_status_t pgfo_check(pgfo_ctx_t *ctx);
 
 /*
+ * The step tables as they are built into the library, as JSON in
+ * pgfo_ctx_result_json(): {"procedures": [{"procedure", "run", "about",
+ * "steps": [{"step", "description", "timeout" (a configuration key such as
+ * "[timeouts] shutdown", or null), "dry_run" ("runs", "stops" or "skips"),
+ * "dry_run_summary" (skips only), "events" (the domain events the step may
+ * emit), "applies" (when not always)}]}]}. procedure: "failover",
+ * "follow-primary", "switchover", "single-steps", or NULL (or "") for all;
+ * any other name is PGFO_ERR_USAGE. Needs no configuration and touches no
+ * server.
+ */
+PGFO_API pgfo_status_t pgfo_plan(pgfo_ctx_t *ctx, const char *procedure);
+
+/*
  * JSON report of the last sequence or step run on ctx: steps with outcome,
  * duration and LSNs, and the verdict. "{}" before any run. Borrowed from ctx
  * until the next call that runs something.

@@ -17,6 +17,7 @@
 #include "steps/failover.h"
 #include "steps/follow.h"
 #include "steps/ops.h"
+#include "steps/plan.h"
 #include "steps/single.h"
 #include "steps/status.h"
 #include "steps/switchover.h"
@@ -325,6 +326,12 @@ PGFO_API pgfo_status_t pgfo_status(pgfo_ctx_t *ctx) {
 
 PGFO_API pgfo_status_t pgfo_check(pgfo_ctx_t *ctx) {
     return guarded(ctx, [&](pgfo::Context &c) { pgfo::cluster_check(c); });
+}
+
+PGFO_API pgfo_status_t pgfo_plan(pgfo_ctx_t *ctx, const char *procedure) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        c.result_json = pgfo::to_json_text(pgfo::plan_json(procedure ? procedure : ""));
+    });
 }
 
 PGFO_API const char *pgfo_ctx_result_json(const pgfo_ctx_t *ctx) {
