@@ -586,3 +586,21 @@ TEST_F(UnreachableHost, FenceRunsTheFenceCommand) {
     EXPECT_NE(std::string(pgfo_ctx_errmsg(ctx.c)).find("the fence command"), std::string::npos)
         << pgfo_ctx_errmsg(ctx.c);
 }
+
+TEST(CApi, PlanListsTheBuiltInTablesWithTheirContracts) {
+    Ctx ctx; // no configuration needed
+    ASSERT_EQ(pgfo_plan(ctx.c, "failover"), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+    std::string j = pgfo_ctx_result_json(ctx.c);
+    EXPECT_NE(j.find("\"run\":\"failover\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"run\":\"standby_failure\""), std::string::npos) << j;
+    EXPECT_EQ(j.find("\"run\":\"follow_primary\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"step\":\"wait_shutdown\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"timeout\":\"[timeouts] shutdown\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"dry_run_summary\":\"dry run: nothing promoted\""), std::string::npos) << j;
+    ASSERT_EQ(pgfo_plan(ctx.c, nullptr), PGFO_OK);
+    j = pgfo_ctx_result_json(ctx.c);
+    for (const char *run : {"failover", "standby_failure", "follow_primary", "switchover", "step"})
+        EXPECT_NE(j.find(std::string("\"run\":\"") + run + "\""), std::string::npos) << run;
+    EXPECT_EQ(pgfo_plan(ctx.c, "failback"), PGFO_ERR_USAGE);
+    EXPECT_NE(std::string(pgfo_ctx_errmsg(ctx.c)).find("unknown procedure 'failback'"), std::string::npos);
+}
