@@ -297,6 +297,31 @@ void print_problems(pgfo_ctx_t *ctx) {
     else std::printf("%zu problem(s) found\n", n);
 }
 
+// pgfailover plan: the step tables built into the library, one row per step
+// (in the manner of pg_autoctl do fsm list): step, timeout key, dry-run
+// behaviour, events, description.
+void print_tables(const nlohmann::json &plan) {
+    bool first = true;
+    for (const auto &p : plan.value("procedures", nlohmann::json::array())) {
+        if (!first) std::printf("\n");
+        first = false;
+        std::printf("%s (run %s): %s\n", p.value("procedure", "").c_str(), p.value("run", "").c_str(),
+                    p.value("about", "").c_str());
+        std::printf("  %-18s %-30s %-7s %-42s %s\n", "step", "timeout", "dry run", "events", "description");
+        for (const auto &s : p.value("steps", nlohmann::json::array())) {
+            std::string events;
+            for (const auto &e : s.value("events", nlohmann::json::array()))
+                events += (events.empty() ? "" : ",") + e.get<std::string>();
+            std::string what = s.value("description", "");
+            if (s.contains("applies")) what += " [" + s.value("applies", "") + "]";
+            if (s.contains("dry_run_summary")) what += " [dry run: \"" + s.value("dry_run_summary", "") + "\"]";
+            const std::string timeout = s["timeout"].is_string() ? s["timeout"].get<std::string>() : "-";
+            std::printf("  %-18s %-30s %-7s %-42s %s\n", s.value("step", "").c_str(), timeout.c_str(),
+                        s.value("dry_run", "").c_str(), events.empty() ? "-" : events.c_str(), what.c_str());
+        }
+    }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -351,6 +376,13 @@ int main(int argc, char **argv) {
     auto *st_cmd = app.add_subcommand("status", "every node: reachable, role, timeline, LSNs, lag, sync state");
     auto *ck_cmd = app.add_subcommand("check", "preflight: list every problem that would stop a failover");
 
+    auto *plan_cmd = app.add_subcommand(
+        "plan", "print the step tables built into the library: step, timeout, dry run, events, description");
+    std::string plan_of;
+    plan_cmd->add_option("procedure", plan_of, "failover, follow-primary, switchover or single-steps (default: all)")
+        ->check(CLI::IsMember({"failover", "follow-primary", "switchover", "single-steps"}));
+    plan_cmd->footer("Needs no configuration and touches no server. With --json: the library's pgfo_plan() report.");
+
     app.add_subcommand("version", "print the program and library versions");
 
     try {
@@ -362,6 +394,20 @@ int main(int argc, char **argv) {
 
     if (app.got_subcommand("version")) {
         std::printf("pgfailover %s (libpgfailover %s)\n", PGFO_VERSION_STRING, pgfo_version());
+        return 0;
+    }
+
+    if (plan_cmd->parsed()) {
+        Ctx ctx;
+        pgfo_status_t st = pgfo_plan(ctx.get(), plan_of.empty() ? nullptr : plan_of.c_str());
+        if (st != PGFO_OK) return fail(ctx.get(), st, "plan");
+        if (o.json) {
+            std::cout << pgfo_ctx_result_json(ctx.get()) << std::endl;
+        } else {
+            auto plan = nlohmann::json::parse(pgfo_ctx_result_json(ctx.get()), nullptr, false);
+            if (plan.is_discarded()) return fail(ctx.get(), PGFO_ERR_INTERNAL, "plan");
+            print_tables(plan);
+        }
         return 0;
     }
 

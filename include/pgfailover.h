@@ -250,7 +250,12 @@ PGFO_API pgfo_status_t pgfo_ping_node(pgfo_ctx_t *ctx, int node_id, pgfo_ping_t 
 /*
  * Wait until node_id is down: ping answers nothing and its postmaster.pid is
  * gone or names a dead process (checked locally or over ssh). PGFO_ERR_TIMEOUT
- * when it is still up after `timeout` seconds.
+ * when it is still up after `timeout` seconds. A host whose files cannot be
+ * looked at for [timeouts] unreachable while ping answers nothing is not
+ * proven down: on_unclean decides, as in a failover. abort: PGFO_ERR_UNCLEAN;
+ * fence: the [fencing] command runs, PGFO_OK once it succeeded (events
+ * fence.*), PGFO_ERR_UNCLEAN when it fails; promote: PGFO_OK, and the report
+ * says "host_unreachable" and "unclean".
  */
 PGFO_API pgfo_status_t pgfo_wait_shutdown(pgfo_ctx_t *ctx, int node_id, double timeout);
 
@@ -380,6 +385,19 @@ PGFO_API pgfo_status_t pgfo_status(pgfo_ctx_t *ctx);
  * there is any.
  */
 PGFO_API pgfo_status_t pgfo_check(pgfo_ctx_t *ctx);
+
+/*
+ * The step tables as they are built into the library, as JSON in
+ * pgfo_ctx_result_json(): {"procedures": [{"procedure", "run", "about",
+ * "steps": [{"step", "description", "timeout" (a configuration key such as
+ * "[timeouts] shutdown", or null), "dry_run" ("runs", "stops" or "skips"),
+ * "dry_run_summary" (skips only), "events" (the domain events the step may
+ * emit), "applies" (when not always)}]}]}. procedure: "failover",
+ * "follow-primary", "switchover", "single-steps", or NULL (or "") for all;
+ * any other name is PGFO_ERR_USAGE. Needs no configuration and touches no
+ * server.
+ */
+PGFO_API pgfo_status_t pgfo_plan(pgfo_ctx_t *ctx, const char *procedure);
 
 /*
  * JSON report of the last sequence or step run on ctx: steps with outcome,

@@ -11,14 +11,16 @@
 #include "run/context.h"
 #include "core/error.h"
 #include "notify/notifier.h"
+#include "pg/conn.h"
 #include "pg/lsn.h"
 #include "pgfailover.h"
 #include "steps/failover.h"
 #include "steps/follow.h"
-#include "steps/switchover.h"
-#include "steps/status.h"
 #include "steps/ops.h"
-#include "steps/runner.h"
+#include "steps/plan.h"
+#include "steps/single.h"
+#include "steps/status.h"
+#include "steps/switchover.h"
 
 struct pgfo_ctx {
     pgfo::Context impl;
@@ -86,20 +88,6 @@ void require(bool cond, const char *what) {
     if (!cond) throw pgfo::Error(PGFO_ERR_USAGE, what);
 }
 
-// Run a single step under a Runner so that it logs, times and emits events
-// like a step of a sequence, and leaves its report in the context.
-template <class F>
-void single_step(pgfo::Context &c, const char *name, const char *what, nlohmann::json nodes, F &&fn) {
-    pgfo::Runner run(c, "step", std::move(nodes));
-    try {
-        pgfo::StepResult r = run.step(name, what, fn);
-        c.set_result(run.finish(PGFO_OK, r.summary, r.details));
-    } catch (const pgfo::Error &e) {
-        c.set_result(run.finish(e.code(), e.what(), nlohmann::json::object()));
-        throw;
-    }
-}
-
 // pgpool's hook arguments from a C argv.
 std::vector<std::string> arg_vector(int argc, const char *const *argv) {
     require(argc >= 0 && (argc == 0 || argv != nullptr), "argv must not be NULL");
@@ -109,13 +97,6 @@ std::vector<std::string> arg_vector(int argc, const char *const *argv) {
         args.emplace_back(argv[i]);
     }
     return args;
-}
-
-double timeout_or(double t, double configured) { return t < 0 ? configured : t; }
-
-// The node a single step works on, as events and reports name nodes.
-nlohmann::json node_ids(const pgfo::Node &n) {
-    return {{"node", {{"id", n.id}, {"host", n.host}, {"port", n.port}}}};
 }
 
 } // namespace
@@ -258,97 +239,35 @@ PGFO_API pgfo_status_t pgfo_ping_node(pgfo_ctx_t *ctx, int node_id, pgfo_ping_t 
 }
 
 PGFO_API pgfo_status_t pgfo_wait_shutdown(pgfo_ctx_t *ctx, int node_id, double timeout) {
-    return guarded(ctx, [&](pgfo::Context &c) {
-        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "wait_shutdown", "wait until the node is down", node_ids(n), [&] {
-            auto w = pgfo::wait_shutdown(c, n, timeout_or(timeout, c.cfg.shutdown_timeout), pgfo::WaitFor::Exit);
-            if (w.last.host_unreachable)
-                throw pgfo::Error(PGFO_ERR_UNCLEAN, pgfo::node_label(n) + ": host unreachable: " + w.last.access_error);
-            if (!w.last.exited())
-                throw pgfo::Error(PGFO_ERR_TIMEOUT, pgfo::node_label(n) + " is still up (dry run: looked once)");
-            return pgfo::StepResult::done(pgfo::node_label(n) + " is down");
-        });
-    });
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::single_wait_shutdown(c, node_id, timeout); });
 }
 
 PGFO_API pgfo_status_t pgfo_read_checkpoint(pgfo_ctx_t *ctx, int node_id, int *state, uint64_t *checkpoint,
                                             uint64_t *checkpoint_end, uint32_t *timeline) {
     return guarded(ctx, [&](pgfo::Context &c) {
-        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "read_checkpoint", "read pg_control and the checkpoint record", node_ids(n), [&] {
-            auto info = pgfo::read_checkpoint(c, n);
-            if (state) *state = info.control.state;
-            if (checkpoint) *checkpoint = info.control.checkpoint;
-            if (checkpoint_end) *checkpoint_end = info.clean ? info.end : 0;
-            if (timeline) *timeline = info.control.timeline;
-            return pgfo::StepResult::done(std::string(pgfo::db_state_name(info.control.state)) +
-                                          ", checkpoint " + pgfo::format_lsn(info.control.checkpoint) +
-                                          (info.clean ? " ends at " + pgfo::format_lsn(info.end) : ""));
-        });
+        pgfo::single_read_checkpoint(c, node_id, state, checkpoint, checkpoint_end, timeline);
     });
 }
 
 PGFO_API pgfo_status_t pgfo_wait_flush(pgfo_ctx_t *ctx, int node_id, uint64_t target, double timeout,
                                        uint64_t *reached) {
-    return guarded(ctx, [&](pgfo::Context &c) {
-        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "wait_flush", "wait until the node has flushed WAL up to the target", node_ids(n), [&] {
-            pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
-            auto w = pgfo::wait_flush(c, conn, target, timeout_or(timeout, c.cfg.catchup_timeout));
-            if (reached) *reached = w.last.value_or(0);
-            std::string last = w.last ? pgfo::format_lsn(*w.last) : "nothing";
-            if (!w.reached)
-                throw pgfo::Error(PGFO_ERR_TIMEOUT, pgfo::node_label(n) + " flushed only up to " + last + ", target " +
-                                                        pgfo::format_lsn(target) +
-                                                        (w.receiver_gone ? " (walreceiver stopped)" : ""));
-            return pgfo::StepResult::done("flushed " + last + " >= " + pgfo::format_lsn(target));
-        });
-    });
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::single_wait_flush(c, node_id, target, timeout, reached); });
 }
 
 PGFO_API pgfo_status_t pgfo_set_sync_standbys(pgfo_ctx_t *ctx, int node_id, const char *value) {
     return guarded(ctx, [&](pgfo::Context &c) {
         require(value != nullptr, "value must not be NULL");
-        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "sync_standbys", "set synchronous_standby_names", node_ids(n), [&] {
-            pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
-            std::string before = pgfo::current_sync_standbys(conn);
-            if (c.dry_run) return pgfo::StepResult::skip("dry run: would set '" + std::string(value) + "'");
-            pgfo::set_sync_standbys(c, conn, value);
-            return pgfo::StepResult::done("'" + before + "' -> '" + value + "'");
-        });
+        pgfo::single_set_sync_standbys(c, node_id, value);
     });
 }
 
 PGFO_API pgfo_status_t pgfo_promote(pgfo_ctx_t *ctx, int node_id, double timeout) {
-    return guarded(ctx, [&](pgfo::Context &c) {
-        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "promote", "promote the node", node_ids(n), [&] {
-            pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
-            if (c.dry_run) return pgfo::StepResult::skip("dry run: not promoting");
-            auto r = pgfo::promote(c, n, conn, timeout_or(timeout, c.cfg.promote_timeout));
-            if (r.already_primary) return pgfo::StepResult::skip("already a primary: not promoting twice");
-            return pgfo::StepResult::done("promoted with " + r.method);
-        });
-    });
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::single_promote(c, node_id, timeout); });
 }
 
 PGFO_API pgfo_status_t pgfo_switch_point(pgfo_ctx_t *ctx, int node_id, uint32_t parent_tli, uint64_t *point,
                                          uint32_t *timeline) {
-    return guarded(ctx, [&](pgfo::Context &c) {
-        const pgfo::Node &n = pgfo::node_by_id(c.cfg, node_id);
-        single_step(c, "verify", "read the switch point from the node's timeline history", node_ids(n), [&] {
-            pgfo::PgConn conn = pgfo::PgConn::open(n, c.cfg);
-            auto sp = pgfo::switch_point(c, conn, parent_tli);
-            if (timeline) *timeline = sp.timeline;
-            if (!sp.point)
-                throw pgfo::Error(PGFO_ERR_STATE, pgfo::node_label(n) + ": timeline " + std::to_string(sp.timeline) +
-                                                      " did not fork from timeline " + std::to_string(parent_tli));
-            if (point) *point = *sp.point;
-            return pgfo::StepResult::done("timeline " + std::to_string(sp.timeline) + " forked from " +
-                                          std::to_string(parent_tli) + " at " + pgfo::format_lsn(*sp.point));
-        });
-    });
+    return guarded(ctx, [&](pgfo::Context &c) { pgfo::single_switch_point(c, node_id, parent_tli, point, timeline); });
 }
 
 PGFO_API pgfo_status_t pgfo_failover_pgpool(pgfo_ctx_t *ctx, int argc, const char *const *argv) {
@@ -375,14 +294,7 @@ PGFO_API pgfo_status_t pgfo_rejoin_decision(pgfo_ctx_t *ctx, int follower_node, 
                                             int *can_follow) {
     return guarded(ctx, [&](pgfo::Context &c) {
         require(can_follow != nullptr, "can_follow must not be NULL");
-        const pgfo::Node &f = pgfo::node_by_id(c.cfg, follower_node);
-        single_step(c, "decide", "can the node follow the primary without pg_rewind?", node_ids(f), [&] {
-            pgfo::RejoinDecision r = pgfo::rejoin_decision(c, follower_node, primary_node);
-            *can_follow = r.can_follow ? 1 : 0;
-            return pgfo::StepResult::done((r.can_follow ? "can follow without pg_rewind: " : "needs pg_rewind: ") +
-                                              r.reason,
-                                          r.details);
-        });
+        pgfo::single_rejoin_decision(c, follower_node, primary_node, can_follow);
     });
 }
 
@@ -428,6 +340,12 @@ PGFO_API pgfo_status_t pgfo_status(pgfo_ctx_t *ctx) {
 
 PGFO_API pgfo_status_t pgfo_check(pgfo_ctx_t *ctx) {
     return guarded(ctx, [&](pgfo::Context &c) { pgfo::cluster_check(c); });
+}
+
+PGFO_API pgfo_status_t pgfo_plan(pgfo_ctx_t *ctx, const char *procedure) {
+    return guarded(ctx, [&](pgfo::Context &c) {
+        c.set_result(pgfo::plan_json(procedure ? procedure : ""));
+    });
 }
 
 PGFO_API const char *pgfo_ctx_result_json(const pgfo_ctx_t *ctx) {

@@ -182,6 +182,10 @@ std::string PgConn::literal(const std::string &value) {
 
 std::vector<Row> PgConn::query(const std::string &sql, const std::vector<std::string> &params,
                                double timeout) {
+    // NaN, 0 or a negative number would be no deadline at all (or none met).
+    if (!(timeout > 0) || !std::isfinite(timeout))
+        throw Error(PGFO_ERR_INTERNAL, label_ + ": query without a valid deadline (" + std::to_string(timeout) +
+                                           " s): " + sql);
     PGconn *c = conn_.get();
     if (!c)
         throw Error(PGFO_ERR_CONNECT, label_ + ": the connection was closed after an earlier query got no answer");

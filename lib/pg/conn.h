@@ -32,17 +32,17 @@ public:
     // [connection] connect_timeout more; without an answer by then the
     // connection is closed (later queries on it: PGFO_ERR_CONNECT), so a
     // query never costs more than timeout + connect_timeout. Errors:
-    // PGFO_ERR_QUERY.
-    std::vector<Row> query(const std::string &sql, const std::vector<std::string> &params = {},
-                           double timeout = 30);
+    // PGFO_ERR_QUERY. The deadline has no default: every caller names it
+    // (a step's timeout, [timeouts] command); one that is not a positive
+    // number of seconds is refused (PGFO_ERR_INTERNAL) before anything is sent.
+    std::vector<Row> query(const std::string &sql, const std::vector<std::string> &params, double timeout);
     // Send one statement and return without waiting for its result: for
     // work the server finishes on its own (CHECKPOINT). Only close() or
     // destruction may follow on this connection.
     void send_only(const std::string &sql);
     // First column of the first row (nullopt for NULL or no row).
-    std::optional<std::string> scalar(const std::string &sql,
-                                      const std::vector<std::string> &params = {},
-                                      double timeout = 30);
+    std::optional<std::string> scalar(const std::string &sql, const std::vector<std::string> &params,
+                                      double timeout);
     // Quote a string literal for SQL that takes no parameters (ALTER SYSTEM).
     std::string literal(const std::string &value);
 

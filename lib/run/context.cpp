@@ -227,6 +227,17 @@ void Context::begin_run(const std::string &kind) {
 
 void Context::emit(const std::string &name, const std::string &step, const std::string &severity,
                    nlohmann::json fields) {
+    if (!scopes_.empty() && scopes_.back().events && name.rfind("step.", 0) != 0) {
+        const auto &allowed = *scopes_.back().events;
+        bool listed = false;
+        for (const char *a : allowed) listed = listed || name == a;
+        if (!listed) {
+            std::string msg = std::string("BUG: step ") + scopes_.back().step + " emitted event " + name +
+                              ", which its step row does not list";
+            if (strict_event_contracts) throw Error(PGFO_ERR_INTERNAL, msg);
+            log().error("{}", msg);
+        }
+    }
     nlohmann::json ev = nlohmann::json::object();
     ev["event"] = name;
     ev["severity"] = severity;

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
@@ -82,6 +83,28 @@ public:
     // for the event callback only, never queued for webhooks, at most one
     // every 0.25 s. Lets a terminal show what a long step waits for.
     void progress(nlohmann::json fields);
+    // The events the running step may emit besides step.* (its row's list,
+    // steps/contract.h); nullptr: no step runs (a run's own events, an
+    // event of pgfo_emit_event). The Runner pushes one per step and one
+    // (nullptr) per run, so that a run nested in a step (a switchover's
+    // follow-primary) is held to its own steps' lists.
+    struct EventScope {
+        const char *step;
+        const std::vector<const char *> *events;
+    };
+    void push_event_scope(EventScope s) { scopes_.push_back(s); }
+    void pop_event_scope() {
+        if (!scopes_.empty()) scopes_.pop_back();
+    }
+    // An event a running step's row does not list is a bug. Strict (the
+    // default in builds without NDEBUG, and in the unit tests): emit()
+    // throws PGFO_ERR_INTERNAL and the event is not sent. Otherwise it is
+    // logged as an error and sent: a notification never stops a failover.
+#ifdef NDEBUG
+    bool strict_event_contracts = false;
+#else
+    bool strict_event_contracts = true;
+#endif
     void set_current_step(const std::string &step) {
         step_ = step;
         step_started_ = std::chrono::steady_clock::now();
@@ -130,6 +153,7 @@ private:
     uint64_t seq_ = 0;
     int run_depth_ = 0;
     std::string step_;
+    std::vector<EventScope> scopes_;
     std::chrono::steady_clock::time_point step_started_{}, last_progress_{};
 };
 

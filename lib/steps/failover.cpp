@@ -15,6 +15,7 @@
 #include "config/sync_names.h"
 #include "pgpool/args.h"
 #include "steps/fence.h"
+#include "steps/events.h"
 #include "steps/handover.h"
 #include "steps/outcome.h"
 #include "steps/ops.h"
@@ -50,16 +51,16 @@ std::vector<std::string> available_standbys(Context &ctx, PgConn &conn, const st
     return names;
 }
 
-void take_advisory_lock(Context &ctx, PgConn &conn) {
+void take_advisory_lock(Context &ctx, PgConn &conn, const StepCall &s) {
     // Runners on any host meet at the nodes themselves: a session advisory
     // lock works on a hot standby and survives its promotion, as the
     // session does; it goes away with the session if the runner dies.
     Stopwatch sw;
     const std::string key = "pgfailover:" + ctx.cfg.cluster_name;
     for (;;) {
-        auto got = conn.scalar("SELECT pg_try_advisory_lock(hashtext($1))", {key}, ctx.cfg.command_timeout);
+        auto got = conn.scalar("SELECT pg_try_advisory_lock(hashtext($1))", {key}, s.command());
         if (got && *got == "t") return;
-        if (sw.seconds() >= ctx.cfg.lock_timeout)
+        if (sw.seconds() >= s.timeout())
             throw Error(PGFO_ERR_LOCKED, conn.label() + ": another pgfailover run (maybe on another host) "
                                                         "holds the advisory lock '" + key + "'");
         poll_sleep(ctx.cfg);
@@ -74,25 +75,25 @@ public:
     PrimaryFailover(Context &ctx, const Node &old_primary, const Node &candidate, OnRunning on_running)
         : ctx_(ctx), old_(old_primary), cand_(candidate), on_running_(on_running) {}
 
-    StepResult lock();
-    StepResult inspect();
-    StepResult stop_old_primary();
-    StepResult wait_shutdown();
-    StepResult read_checkpoint();
-    StepResult wait_flush();
-    StepResult candidates();
-    StepResult sync_standbys();
-    StepResult promote();
-    StepResult verify();
-    StepResult one_primary();
+    StepResult lock(const StepCall &s);
+    StepResult inspect(const StepCall &s);
+    StepResult stop_old_primary(const StepCall &s);
+    StepResult wait_shutdown(const StepCall &s);
+    StepResult read_checkpoint(const StepCall &s);
+    StepResult wait_flush(const StepCall &s);
+    StepResult candidates(const StepCall &s);
+    StepResult sync_standbys(const StepCall &s);
+    StepResult promote(const StepCall &s);
+    StepResult verify(const StepCall &s);
+    StepResult one_primary(const StepCall &s);
     // Logical failover slots (PostgreSQL 17+), see steps/slots.h.
     // Failover slots exist from PostgreSQL 17 on: the slot steps apply only
     // then (said once in the log otherwise).
     bool slots_apply();
-    StepResult slots_inventory();
-    StepResult slots_ready();
-    StepResult advance_slots();
-    StepResult standby_slots();
+    StepResult slots_inventory(const StepCall &s);
+    StepResult slots_ready(const StepCall &s);
+    StepResult advance_slots(const StepCall &s);
+    StepResult standby_slots(const StepCall &s);
 
     json verdict() const;
     // After a failure: what the cluster looks like now, for the message.
@@ -146,51 +147,47 @@ private:
     std::vector<SlotReadiness> slots_behind_; // ready copies to advance after the promotion
 };
 
-struct PrimaryStep {
-    const char *name;
-    const char *what;
-    StepResult (PrimaryFailover::*fn)();
-    // When set and false, the step is not part of this cluster's procedure
-    // (a feature its servers do not have): no events, no report entry.
-    bool (PrimaryFailover::*applies)() = nullptr;
-};
+using PrimaryStep = StepRow<PrimaryFailover>;
 
+// name, what it does, timeout, dry run, events, body (, applies)
 const PrimaryStep kPrimaryFailover[] = {
     {"lock", "take the cluster lock on this host and the advisory lock on the candidate and every other "
              "reachable standby, in node id order",
-     &PrimaryFailover::lock},
+     StepTimeout::Lock, kDryRunStops, {}, &PrimaryFailover::lock},
     {"inspect", "look at both nodes: roles, versions, whether the old primary still runs",
-     &PrimaryFailover::inspect},
+     StepTimeout::Connect, kDryRunRuns, {ev::kSplitBrain}, &PrimaryFailover::inspect},
     {"slots_inventory", "while the old primary runs: its failover slots, and wait until the candidate's copies "
                         "are ready (PostgreSQL 17+)",
-     &PrimaryFailover::slots_inventory, &PrimaryFailover::slots_apply},
+     StepTimeout::Catchup, kDryRunRuns, {}, &PrimaryFailover::slots_inventory, &PrimaryFailover::slots_apply},
     {"stop_old_primary", "stop the old primary in fast mode if it still runs as a primary (on_running)",
-     &PrimaryFailover::stop_old_primary},
+     StepTimeout::None, kDryRunStops, {}, &PrimaryFailover::stop_old_primary},
     {"wait_shutdown", "wait until the old primary is down: it accepts no connections and pg_control says 'shut "
                       "down' (postmaster stopping), or ping answers nothing and postmaster.pid is gone or stale",
-     &PrimaryFailover::wait_shutdown},
+     StepTimeout::Shutdown, kDryRunRuns, ev::kFencing, &PrimaryFailover::wait_shutdown},
     {"read_checkpoint", "read the old primary's pg_control and the end of its shutdown checkpoint record",
-     &PrimaryFailover::read_checkpoint},
+     StepTimeout::Unreachable, kDryRunRuns, ev::kFencing, &PrimaryFailover::read_checkpoint},
     {"wait_flush", "wait until the candidate has flushed WAL up to the end of that record",
-     &PrimaryFailover::wait_flush},
+     StepTimeout::Catchup, kDryRunStops, ev::kFencing, &PrimaryFailover::wait_flush},
     {"candidates", "compare the candidate's WAL with the other standbys' (receive or replay position, the "
                    "larger; pgpool picks by node id, not by WAL)",
-     &PrimaryFailover::candidates},
+     StepTimeout::None, kDryRunRuns, {}, &PrimaryFailover::candidates},
     {"sync_standbys", "make synchronous_standby_names on the candidate name only standbys that remain",
-     &PrimaryFailover::sync_standbys},
+     StepTimeout::None, kDryRunStops, {ev::kSyncChanged}, &PrimaryFailover::sync_standbys},
     {"slots", "check that every logical failover slot is synced and ready on the candidate (on_slots_not_ready)",
-     &PrimaryFailover::slots_ready, &PrimaryFailover::slots_apply},
+     StepTimeout::None, kDryRunRuns, {ev::kSlotsReady, ev::kSlotsNotReady}, &PrimaryFailover::slots_ready,
+     &PrimaryFailover::slots_apply},
     {"promote", "promote the candidate, wait until it accepts a write, request a CHECKPOINT",
-     &PrimaryFailover::promote},
+     StepTimeout::Promote, kDryRunStops, {}, &PrimaryFailover::promote},
     {"standby_slots", "set synchronized_standby_slots on the new primary to the standbys streaming from it",
-     &PrimaryFailover::standby_slots, &PrimaryFailover::slots_apply},
+     StepTimeout::None, dry_run_skips("nothing promoted"), {ev::kSlotsStandbySlots}, &PrimaryFailover::standby_slots,
+     &PrimaryFailover::slots_apply},
     {"advance_slots", "move each synced failover slot that is behind its consumers to what they confirmed on the "
                       "old primary",
-     &PrimaryFailover::advance_slots, &PrimaryFailover::slots_apply},
+     StepTimeout::None, kDryRunStops, {}, &PrimaryFailover::advance_slots, &PrimaryFailover::slots_apply},
     {"verify", "read the new timeline's switch point: can the old primary rejoin without pg_rewind?",
-     &PrimaryFailover::verify},
+     StepTimeout::None, dry_run_skips("nothing promoted"), {}, &PrimaryFailover::verify},
     {"one_primary", "check that the candidate is now the only node out of recovery",
-     &PrimaryFailover::one_primary},
+     StepTimeout::Connect, dry_run_skips("nothing promoted"), {ev::kSplitBrain}, &PrimaryFailover::one_primary},
 };
 
 void PrimaryFailover::unclean(const std::string &reason) {
@@ -220,11 +217,10 @@ void PrimaryFailover::unclean(const std::string &reason) {
                     reason, node_label(cand_), node_label(old_));
 }
 
-StepResult PrimaryFailover::lock() {
+StepResult PrimaryFailover::lock(const StepCall &s) {
     conn_.emplace(PgConn::open(cand_, ctx_.cfg));
-    if (ctx_.dry_run) return StepResult::skip("dry run: no locks taken");
-    file_lock_ = std::make_unique<FileLock>(lock_file_path(ctx_.cfg), ctx_.cfg.lock_timeout,
-                                            ctx_.cfg.poll_interval);
+    s.before_changes("no locks taken");
+    file_lock_ = std::make_unique<FileLock>(lock_file_path(ctx_.cfg), s.timeout(), ctx_.cfg.poll_interval);
     // A lock file only serialises runs on this host. Two pgpool nodes (or an
     // operator elsewhere) may pick different candidates, so the advisory lock
     // is taken on every standby that answers, always in node id order: any
@@ -235,7 +231,7 @@ StepResult PrimaryFailover::lock() {
     for (const auto &[id, n] : ctx_.cfg.nodes) {
         if (id == old_.id) continue;
         if (id == cand_.id) {
-            take_advisory_lock(ctx_, *conn_);
+            take_advisory_lock(ctx_, *conn_, s);
             held.push_back("node " + std::to_string(id));
             continue;
         }
@@ -246,7 +242,7 @@ StepResult PrimaryFailover::lock() {
         }
         try {
             PgConn c = PgConn::open(n, ctx_.cfg);
-            take_advisory_lock(ctx_, c);
+            take_advisory_lock(ctx_, c, s);
             lock_conns_.push_back(std::move(c));
             held.push_back("node " + std::to_string(id));
         } catch (const Error &e) {
@@ -255,14 +251,14 @@ StepResult PrimaryFailover::lock() {
             silent_.insert(id);
         }
     }
-    std::string s = "holding " + lock_file_path(ctx_.cfg) + " and the advisory lock on " + join(held);
-    if (!skipped.empty()) s += "; not reachable: " + join(skipped);
-    return StepResult::done(s, {{"advisory_locks", held}, {"unreachable", skipped}});
+    std::string sum = "holding " + lock_file_path(ctx_.cfg) + " and the advisory lock on " + join(held);
+    if (!skipped.empty()) sum += "; not reachable: " + join(skipped);
+    return StepResult::done(sum, {{"advisory_locks", held}, {"unreachable", skipped}});
 }
 
-StepResult PrimaryFailover::inspect() {
+StepResult PrimaryFailover::inspect(const StepCall &s) {
     json d;
-    already_primary_ = !in_recovery(*conn_);
+    already_primary_ = !in_recovery(*conn_, s.command());
     // read now: the candidate may be gone by the time pg_control is read
     cand_system_id_ = system_identifier(ctx_, *conn_);
     d["candidate"] = {{"server_version", conn_->server_version()}, {"in_recovery", !already_primary_}};
@@ -270,7 +266,7 @@ StepResult PrimaryFailover::inspect() {
     d["old_primary"] = {{"ping", ping_name(ping)}};
     if (ping == PGFO_PING_OK) {
         PgConn old_conn = PgConn::open(old_, ctx_.cfg);
-        bool standby = in_recovery(old_conn);
+        bool standby = in_recovery(old_conn, s.command());
         old_running_primary_ = !standby;
         old_is_standby_ = standby;
         d["old_primary"]["in_recovery"] = standby;
@@ -295,35 +291,35 @@ StepResult PrimaryFailover::inspect() {
                                                "use " + others + " as its primary");
     if (!others.empty()) {
         std::string msg = "two primaries: " + node_label(cand_) + " and " + others + " are both out of recovery";
-        ctx_.emit("failover.split_brain", "inspect", "critical",
+        ctx_.emit(ev::kSplitBrain, "inspect", "critical",
                   {{"nodes", {{"candidate", node_json(cand_)}}}, {"message", msg}});
         throw Error(PGFO_ERR_SPLIT_BRAIN, msg + "; changing nothing: fence one of them now");
     }
-    std::string s = node_label(cand_) + (already_primary_ ? " is already a primary (it will not be promoted again)"
-                                                          : " is a standby") +
-                    "; old primary " + node_label(old_) + ": " + ping_name(ping);
-    if (old_running_primary_) s += ", running as a primary";
-    if (old_is_standby_) s += ", running as a standby (the failover was already completed)";
+    std::string sum = node_label(cand_) + (already_primary_ ? " is already a primary (it will not be promoted again)"
+                                                            : " is a standby") +
+                      "; old primary " + node_label(old_) + ": " + ping_name(ping);
+    if (old_running_primary_) sum += ", running as a primary";
+    if (old_is_standby_) sum += ", running as a standby (the failover was already completed)";
     if (already_primary_ && old_running_primary_)
         ctx_.log().warn("TWO PRIMARIES: {} and {} are both out of recovery", node_label(cand_), node_label(old_));
-    return StepResult::done(s, d);
+    return StepResult::done(sum, d);
 }
 
-StepResult PrimaryFailover::stop_old_primary() {
+StepResult PrimaryFailover::stop_old_primary(const StepCall &s) {
     if (!old_running_primary_) return StepResult::skip("the old primary is not running as a primary");
     if (on_running_ == OnRunning::Refuse)
         throw Error(PGFO_ERR_REFUSED, node_label(old_) + " is up and accepting connections as a primary; "
                                           "on_running = refuse: not stopping it and not promoting " +
                                           node_label(cand_) + " (set on_running = stop to switch over)");
-    if (ctx_.dry_run) return StepResult::skip("dry run: would stop it with pg_ctl stop -m fast");
+    s.before_changes("would stop it with pg_ctl stop -m fast");
     request_fast_stop(ctx_, old_);
     stop_requested_ = true;
     return StepResult::done("fast shutdown requested (on_running = stop)");
 }
 
-StepResult PrimaryFailover::wait_shutdown() {
+StepResult PrimaryFailover::wait_shutdown(const StepCall &s) {
     if (old_is_standby_) return StepResult::skip("the old primary already runs as a standby");
-    ShutdownWait w = pgfo::wait_shutdown(ctx_, old_, ctx_.cfg.shutdown_timeout, WaitFor::ShutDown);
+    ShutdownWait w = pgfo::wait_shutdown(ctx_, old_, s.timeout(), WaitFor::ShutDown);
     json d = {{"ping", ping_name(w.last.ping)}, {"postmaster_pid", pid_state_name(w.last.pid.state)},
               {"pid", w.last.pid.pid}, {"checks", w.checks}, {"failed_checks", w.failed_checks}};
     if (w.last.control) d["pg_control"] = db_state_name(w.last.control->state);
@@ -336,7 +332,7 @@ StepResult PrimaryFailover::wait_shutdown() {
     }
     if (!w.last.shut_down()) // dry run: one look only
         return StepResult::skip(std::string("dry run: the old primary is still up (") + ping_name(w.last.ping) +
-                                    "); would wait up to " + std::to_string(static_cast<int>(ctx_.cfg.shutdown_timeout)) + " s",
+                                    "); would wait up to " + std::to_string(static_cast<int>(s.timeout())) + " s",
                                 d);
     old_down_ = true;
     if (w.last.control && w.last.control->state == PGFO_DB_SHUTDOWNED) down_control_ = w.last.control;
@@ -357,12 +353,13 @@ StepResult PrimaryFailover::wait_shutdown() {
     return StepResult::done("old primary down (ping: no response, " + pid + ")", d);
 }
 
-StepResult PrimaryFailover::read_checkpoint() {
+StepResult PrimaryFailover::read_checkpoint(const StepCall &s) {
     if (!unclean_reason_.empty()) return StepResult::skip("old primary unclean: " + unclean_reason_);
     if (old_is_standby_) return StepResult::skip("the old primary already runs as a standby");
-    if (ctx_.dry_run && !check_down(ctx_, old_).shut_down())
+    // Only a dry run's shutdown wait (one look) leaves the old primary up here.
+    if (!old_down_)
         return StepResult::skip("dry run: the old primary is still up; pg_control would be read once it is down");
-    const double window = ctx_.cfg.unreachable_timeout;
+    const double window = s.timeout();
     // Every read is retried: one failed ssh (MaxStartups), a torn read or a
     // network blip must not decide the failover. What is left after the
     // window is a fact, and never skips the wait for the flush.
@@ -434,17 +431,16 @@ StepResult PrimaryFailover::read_checkpoint() {
                             d);
 }
 
-StepResult PrimaryFailover::wait_flush() {
+StepResult PrimaryFailover::wait_flush(const StepCall &s) {
     if (!ckpt_ || !ckpt_->clean) return StepResult::skip("no shutdown checkpoint to wait for");
     if (already_primary_) return StepResult::skip("the candidate is already a primary");
-    FlushWait w = pgfo::wait_flush(ctx_, *conn_, ckpt_->end, ctx_.cfg.catchup_timeout);
+    FlushWait w = pgfo::wait_flush(ctx_, *conn_, ckpt_->end, s.timeout());
     flushed_ = w.last;
     std::string last = w.last ? format_lsn(*w.last) : std::string("nothing (never streamed)");
     json d = {{"target", format_lsn(ckpt_->end)}, {"flushed", last}};
     if (w.reached)
         return StepResult::done("candidate flushed " + last + " >= checkpoint end " + format_lsn(ckpt_->end), d);
-    if (ctx_.dry_run)
-        return StepResult::skip("dry run: candidate has flushed " + last + ", needs " + format_lsn(ckpt_->end), d);
+    s.before_changes("candidate has flushed " + last + ", needs " + format_lsn(ckpt_->end), d);
     // A stable fact, not a transient error: the candidate cannot get the
     // checkpoint. on_unclean decides (promoting means the old primary needs
     // pg_rewind, and what only it had is lost).
@@ -454,7 +450,7 @@ StepResult PrimaryFailover::wait_flush() {
     return StepResult::done("candidate short of the checkpoint end; proceeding under " + unclean_policy(), d);
 }
 
-StepResult PrimaryFailover::candidates() {
+StepResult PrimaryFailover::candidates(const StepCall &s) {
     if (already_primary_) return StepResult::skip("the candidate is already a primary");
     // The same position wait_flush waits on: receive or replay, the larger
     // (a standby restarted while the primary was down has no receive position).
@@ -467,7 +463,7 @@ StepResult PrimaryFailover::candidates() {
             continue;
         try {
             PgConn c = PgConn::open(n, ctx_.cfg);
-            if (!in_recovery(c)) {
+            if (!in_recovery(c, s.command())) {
                 // promoted since the inspect step, e.g. by hand during the wait
                 primaries += (primaries.empty() ? "" : ", ") + node_label(n);
                 d["node" + std::to_string(id)] = "primary";
@@ -495,8 +491,8 @@ StepResult PrimaryFailover::candidates() {
     return StepResult::done("WARNING: " + msg, d);
 }
 
-StepResult PrimaryFailover::sync_standbys() {
-    sync_before_ = current_sync_standbys(*conn_);
+StepResult PrimaryFailover::sync_standbys(const StepCall &s) {
+    sync_before_ = current_sync_standbys(*conn_, s.command());
     json d = {{"before", sync_before_}};
     if (old_is_standby_) // follow-primary has set it for the old primary as a standby
         return StepResult::skip("the old primary already runs as a standby: '" + sync_before_ + "' left as it is", d);
@@ -514,31 +510,26 @@ StepResult PrimaryFailover::sync_standbys() {
     d["after"] = sync_after_;
     if (sync_after_ == sync_before_)
         return StepResult::skip("synchronous_standby_names '" + sync_before_ + "' already fits", d);
-    if (ctx_.dry_run)
-        return StepResult::skip("dry run: would change synchronous_standby_names from '" + sync_before_ + "' to '" +
-                                    sync_after_ + "'",
-                                d);
+    s.before_changes("would change synchronous_standby_names from '" + sync_before_ + "' to '" + sync_after_ + "'", d);
     set_sync_standbys(ctx_, *conn_, sync_after_);
     sync_changed_ = true;
-    ctx_.emit("sync.changed", "sync_standbys", sync_after_.empty() ? "warning" : "info",
+    ctx_.emit(ev::kSyncChanged, "sync_standbys", sync_after_.empty() ? "warning" : "info",
               {{"nodes", {{"candidate", node_json(cand_)}}}, {"before", sync_before_}, {"after", sync_after_}});
     return StepResult::done("synchronous_standby_names '" + sync_before_ + "' -> '" + sync_after_ + "'", d);
 }
 
-StepResult PrimaryFailover::promote() {
+StepResult PrimaryFailover::promote(const StepCall &s) {
     if (already_primary_) return StepResult::skip(node_label(cand_) + " is already a primary: not promoting twice");
-    if (ctx_.dry_run)
-        return StepResult::skip(std::string("dry run: would promote with ") +
-                                (conn_->server_version() >= 120000 ? "pg_promote()" : "pg_ctl promote"));
-    PromoteResult r = pgfo::promote(ctx_, cand_, *conn_, ctx_.cfg.promote_timeout, &promote_requested_);
+    s.before_changes(std::string("would promote with ") +
+                     (conn_->server_version() >= 120000 ? "pg_promote()" : "pg_ctl promote"));
+    PromoteResult r = pgfo::promote(ctx_, cand_, *conn_, s.timeout(), &promote_requested_);
     promoted_ = !r.already_primary;
     if (r.already_primary) return StepResult::skip(node_label(cand_) + " became a primary meanwhile: not promoting twice");
     return StepResult::done("promoted with " + r.method + ", accepting writes; CHECKPOINT requested",
                             {{"method", r.method}, {"promote_s", r.seconds}});
 }
 
-StepResult PrimaryFailover::verify() {
-    if (ctx_.dry_run) return StepResult::skip("dry run: nothing promoted");
+StepResult PrimaryFailover::verify(const StepCall &) {
     if (old_is_standby_) {
         // A re-run after the failover and the old primary's follow-primary:
         // its checkpoint was never read (it runs), so whether it follows is
@@ -580,22 +571,21 @@ StepResult PrimaryFailover::verify() {
                                         " has no switch point from timeline " + std::to_string(parent) +
                                         " in its history");
     d["switch_point"] = format_lsn(*switch_.point);
-    std::string s = "timeline " + std::to_string(switch_.timeline) + " forked from " + std::to_string(parent) +
-                    " at " + format_lsn(*switch_.point);
+    std::string sum = "timeline " + std::to_string(switch_.timeline) + " forked from " + std::to_string(parent) +
+                      " at " + format_lsn(*switch_.point);
     if (ckpt_->clean && ckpt_->end <= *switch_.point) {
         rejoin_ = OldPrimaryRejoin::Clean;
-        s += " >= old primary's checkpoint end " + format_lsn(ckpt_->end) + ": it can rejoin without pg_rewind";
+        sum += " >= old primary's checkpoint end " + format_lsn(ckpt_->end) + ": it can rejoin without pg_rewind";
     } else {
         rejoin_ = OldPrimaryRejoin::NeedsRewind;
-        s += ckpt_->clean ? " < old primary's checkpoint end " + format_lsn(ckpt_->end) + ": it needs pg_rewind"
-                          : "; the old primary did not shut down cleanly: it needs pg_rewind";
+        sum += ckpt_->clean ? " < old primary's checkpoint end " + format_lsn(ckpt_->end) + ": it needs pg_rewind"
+                            : "; the old primary did not shut down cleanly: it needs pg_rewind";
     }
     d["rejoin"] = rejoin_;
-    return StepResult::done(s, d);
+    return StepResult::done(sum, d);
 }
 
-StepResult PrimaryFailover::one_primary() {
-    if (ctx_.dry_run) return StepResult::skip("dry run: nothing promoted");
+StepResult PrimaryFailover::one_primary(const StepCall &s) {
     std::vector<NodeRole> roles = node_roles(ctx_);
     json d = json::object();
     std::vector<std::string> primaries;
@@ -611,7 +601,7 @@ StepResult PrimaryFailover::one_primary() {
         // Promoted while the old postmaster finished its archiving: say
         // whether it is gone by now (follow-primary waits for it).
         try {
-            PidFileStatus p = make_node_access(old_)->postmaster_pid(old_.data_directory, ctx_.cfg.command_timeout);
+            PidFileStatus p = make_node_access(old_)->postmaster_pid(old_.data_directory, s.command());
             old_postmaster_ = p.state == PidFileState::Alive ? "running" : "exited";
         } catch (const Error &e) {
             old_postmaster_ = "unknown";
@@ -623,7 +613,7 @@ StepResult PrimaryFailover::one_primary() {
                                            : "the candidate " + node_label(cand_) +
                                                  " is not out of recovery after its promotion: " + seen;
     if (primaries.size() > 1) {
-        ctx_.emit("failover.split_brain", "one_primary", "critical",
+        ctx_.emit(ev::kSplitBrain, "one_primary", "critical",
                   {{"nodes", {{"candidate", node_json(cand_)}, {"old_primary", node_json(old_)}}},
                    {"message", msg}});
         throw Error(PGFO_ERR_SPLIT_BRAIN, msg + "; fence every primary but " + node_label(cand_) +
@@ -643,7 +633,7 @@ bool PrimaryFailover::slots_apply() {
     return false;
 }
 
-StepResult PrimaryFailover::slots_inventory() {
+StepResult PrimaryFailover::slots_inventory(const StepCall &s) {
     if (!old_running_primary_) return StepResult::skip("the old primary is not running as a primary");
     if (!failover_slots_available(conn_->server_version()))
         return StepResult::skip(failover_slots_unavailable(node_label(cand_), conn_->server_version()));
@@ -653,7 +643,7 @@ StepResult PrimaryFailover::slots_inventory() {
     for (const auto &s : logical_slots(ctx_, old_conn))
         if (s.failover) slots_expected_[s.name] = s.confirmed_flush;
     if (slots_expected_.empty()) return StepResult::skip("no failover slots on " + node_label(old_));
-    auto r = wait_slots_ready(ctx_, *conn_, slots_expected_, ctx_.cfg.catchup_timeout);
+    auto r = wait_slots_ready(ctx_, *conn_, slots_expected_, s.timeout());
     json list = json::array();
     for (const auto &x : r) list.push_back(x.to_json());
     return StepResult::done(std::to_string(slots_expected_.size()) + " failover slot(s) on " + node_label(old_) +
@@ -661,7 +651,7 @@ StepResult PrimaryFailover::slots_inventory() {
                             {{"slots", list}});
 }
 
-StepResult PrimaryFailover::slots_ready() {
+StepResult PrimaryFailover::slots_ready(const StepCall &s) {
     if (already_primary_) return StepResult::skip(node_label(cand_) + " is already a primary");
     if (!failover_slots_available(conn_->server_version())) {
         std::string msg = failover_slots_unavailable(node_label(cand_), conn_->server_version());
@@ -687,8 +677,8 @@ StepResult PrimaryFailover::slots_ready() {
     for (const auto &s : cand)
         if (s.failover && s.synced && !slots_expected_.count(s.name)) slots_expected_[s.name] = std::nullopt;
     if (slots_expected_.empty()) return StepResult::skip("no logical failover slots", d);
-    auto wal = lsn_or_null(conn_->scalar("SELECT GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())", {},
-                                         ctx_.cfg.command_timeout));
+    auto wal = lsn_or_null(
+        conn_->scalar("SELECT GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())", {}, s.command()));
     auto r = slot_readiness(cand, slots_expected_, wal);
     json list = json::array();
     std::vector<std::string> not_ready;
@@ -701,7 +691,7 @@ StepResult PrimaryFailover::slots_ready() {
     d["policy"] = ctx_.cfg.on_slots_not_ready == OnSlotsNotReady::Refuse ? "refuse" : "promote";
     const json nodes = {{"candidate", node_json(cand_)}, {"old_primary", node_json(old_)}};
     if (not_ready.empty()) {
-        ctx_.emit("slots.ready", "slots", "info", {{"nodes", nodes}, {"slots", list}});
+        ctx_.emit(ev::kSlotsReady, "slots", "info", {{"nodes", nodes}, {"slots", list}});
         return StepResult::done(std::to_string(r.size()) + " failover slot(s) ready on " + node_label(cand_) + ": " +
                                     join([&] {
                                         std::vector<std::string> n;
@@ -713,7 +703,7 @@ StepResult PrimaryFailover::slots_ready() {
     const std::string what = std::to_string(not_ready.size()) + " of " + std::to_string(r.size()) +
                              " failover slot(s) not ready on " + node_label(cand_) + ": " + describe_readiness(r);
     const bool refuse = ctx_.cfg.on_slots_not_ready == OnSlotsNotReady::Refuse;
-    ctx_.emit("slots.not_ready", "slots", refuse ? "critical" : "warning",
+    ctx_.emit(ev::kSlotsNotReady, "slots", refuse ? "critical" : "warning",
               {{"nodes", nodes}, {"slots", list}, {"policy", d["policy"]}, {"message", what}});
     if (refuse)
         throw Error(PGFO_ERR_REFUSED, what + "; on_slots_not_ready = refuse: NOT promoting " + node_label(cand_));
@@ -724,9 +714,9 @@ StepResult PrimaryFailover::slots_ready() {
     return StepResult::done(what + "; promoting anyway (on_slots_not_ready = promote)", d);
 }
 
-StepResult PrimaryFailover::advance_slots() {
+StepResult PrimaryFailover::advance_slots(const StepCall &s) {
     if (slots_behind_.empty()) return StepResult::skip("no synced failover slot behind its consumers");
-    if (ctx_.dry_run) return StepResult::skip("dry run: would advance " + describe_readiness(slots_behind_));
+    s.before_changes("would advance " + describe_readiness(slots_behind_));
     if (!promoted_) return StepResult::skip(node_label(cand_) + " was not promoted by this run");
     std::vector<std::string> done, failed;
     json d = json::array();
@@ -745,23 +735,22 @@ StepResult PrimaryFailover::advance_slots() {
         ctx_.log().warn("{}: failover slot(s) not advanced, consumers that resume from the slot may see changes "
                         "again: {}",
                         node_label(cand_), join(failed, "; "));
-    std::string s = "advanced " + (done.empty() ? std::string("none") : join(done));
-    if (!failed.empty()) s += "; not advanced: " + join(failed, "; ");
-    return StepResult::done(s, {{"slots", d}});
+    std::string sum = "advanced " + (done.empty() ? std::string("none") : join(done));
+    if (!failed.empty()) sum += "; not advanced: " + join(failed, "; ");
+    return StepResult::done(sum, {{"slots", d}});
 }
 
-StepResult PrimaryFailover::standby_slots() {
-    if (ctx_.dry_run) return StepResult::skip("dry run: nothing promoted");
+StepResult PrimaryFailover::standby_slots(const StepCall &) {
     if (!failover_slots_available(conn_->server_version()))
         return StepResult::skip(failover_slots_unavailable(node_label(cand_), conn_->server_version()));
-    StandbySlots s = update_standby_slots(ctx_, *conn_, false);
-    if (!s.applies) return StepResult::skip("no failover slots on " + node_label(cand_), s.to_json());
-    if (!s.changed) return StepResult::skip("synchronized_standby_slots already '" + s.before + "'", s.to_json());
-    ctx_.emit("slots.standby_slots", "standby_slots", "info",
-              {{"nodes", {{"primary", node_json(cand_)}}}, {"before", s.before}, {"after", s.after}});
-    return StepResult::done("synchronized_standby_slots '" + s.before + "' -> '" + s.after +
+    StandbySlots ss = update_standby_slots(ctx_, *conn_, false);
+    if (!ss.applies) return StepResult::skip("no failover slots on " + node_label(cand_), ss.to_json());
+    if (!ss.changed) return StepResult::skip("synchronized_standby_slots already '" + ss.before + "'", ss.to_json());
+    ctx_.emit(ev::kSlotsStandbySlots, "standby_slots", "info",
+              {{"nodes", {{"primary", node_json(cand_)}}}, {"before", ss.before}, {"after", ss.after}});
+    return StepResult::done("synchronized_standby_slots '" + ss.before + "' -> '" + ss.after +
                                 "' (the physical slots of the standbys streaming from it; restored as standbys follow)",
-                            s.to_json());
+                            ss.to_json());
 }
 
 std::pair<std::string, std::string> PrimaryFailover::cluster_state() const {
@@ -825,7 +814,7 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
     PrimaryFailover f(ctx, old_primary, candidate, on_running);
     try {
         for (const auto &s : kPrimaryFailover)
-            if (!s.applies || (f.*s.applies)()) run.step(s.name, s.what, [&] { return (f.*s.fn)(); });
+            if (!s.applies || (f.*s.applies)()) run.step(s, [&](const StepCall &c) { return (f.*s.fn)(c); });
     } catch (const Error &e) {
         // Never leave a half-done cluster without saying what it looks like.
         std::string msg = std::string(e.what()) + ". State: " + f.cluster_state().second;
@@ -844,11 +833,11 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
             msg += "; old primary " + node_label(old_primary) + " already follows it as a standby";
     }
     if (!ctx.dry_run && f.needs_rewind()) {
-        json ev = f.verdict();
-        ev["nodes"] = {{"old_primary", node_json(old_primary)}, {"new_primary", node_json(candidate)}};
-        ev["message"] = "old primary " + node_label(old_primary) + " needs pg_rewind before it can follow " +
+        json e = f.verdict();
+        e["nodes"] = {{"old_primary", node_json(old_primary)}, {"new_primary", node_json(candidate)}};
+        e["message"] = "old primary " + node_label(old_primary) + " needs pg_rewind before it can follow " +
                         node_label(candidate);
-        ctx.emit("failover.needs_rewind", "", "warning", ev);
+        ctx.emit(ev::kNeedsRewind, "", "warning", e);
     }
     ctx.set_result(run.finish(PGFO_OK, msg, f.verdict()));
 }
@@ -856,60 +845,80 @@ void run_primary_failover(Context &ctx, const Node &old_primary, const Node &can
 // ---------------------------------------------------------------------------
 // A standby failed: only synchronous replication on the primary can need care.
 
+class StandbyFailure {
+public:
+    StandbyFailure(Context &ctx, const Node &failed, const Node &primary) : ctx_(ctx), failed_(failed), p_(primary) {}
+
+    StepResult lock(const StepCall &s) {
+        lock_ = std::make_unique<FileLock>(lock_file_path(ctx_.cfg), s.timeout(), ctx_.cfg.poll_interval);
+        return StepResult::done("holding " + lock_file_path(ctx_.cfg));
+    }
+    StepResult sync_standbys(const StepCall &s);
+
+    std::string before, after;
+    bool changed = false;
+
+private:
+    Context &ctx_;
+    const Node &failed_;
+    const Node &p_;
+    std::unique_ptr<FileLock> lock_;
+    std::optional<PgConn> conn_;
+};
+
+const StepRow<StandbyFailure> kStandbyFailure[] = {
+    {"lock", "take the cluster lock on this host", StepTimeout::Lock, dry_run_skips("no lock taken"), {},
+     &StandbyFailure::lock},
+    {"sync_standbys", "drop the failed standby from synchronous_standby_names on the primary", StepTimeout::None,
+     kDryRunStops, {ev::kSyncChanged}, &StandbyFailure::sync_standbys},
+};
+
+StepResult StandbyFailure::sync_standbys(const StepCall &s) {
+    conn_.emplace(PgConn::open(p_, ctx_.cfg));
+    before = current_sync_standbys(*conn_, s.command());
+    json d = {{"before", before}};
+    if (ctx_.cfg.sync_policy == SyncPolicy::Keep)
+        return StepResult::skip("sync_standby_names = keep: left as '" + before + "'", d);
+    if (ctx_.cfg.sync_policy == SyncPolicy::Async) after = "";
+    else after = restrict_sync_names(before, available_standbys(ctx_, *conn_, {failed_.id, p_.id},
+                                                                failed_.app_name()));
+    d["after"] = after;
+    if (after == before)
+        return StepResult::skip("synchronous_standby_names '" + before + "' does not depend on " +
+                                    node_label(failed_) + ": nothing changed",
+                                d);
+    s.before_changes("would change synchronous_standby_names from '" + before + "' to '" + after + "'", d);
+    set_sync_standbys(ctx_, *conn_, after);
+    changed = true;
+    ctx_.emit(ev::kSyncChanged, "sync_standbys", after.empty() ? "warning" : "info",
+              {{"nodes", {{"primary", node_json(p_)}, {"failed", node_json(failed_)}}}, {"before", before},
+               {"after", after}});
+    return StepResult::done("synchronous_standby_names '" + before + "' -> '" + after + "'", d);
+}
+
 void run_standby_failure(Context &ctx, const Node &failed, const Node *primary) {
     json subject = {{"failed", node_json(failed)}};
     if (primary) subject["primary"] = node_json(*primary);
     Runner run(ctx, "standby_failure", subject);
-    std::string before, after;
-    bool changed = false;
+    if (!primary) {
+        ctx.set_result(run.finish(PGFO_OK, "no primary known (pgpool passed %P = -1): nothing to repair",
+                                     {{"action", "none"}}));
+        return;
+    }
+    StandbyFailure sf(ctx, failed, *primary);
     try {
-        if (!primary) {
-            ctx.set_result(run.finish(PGFO_OK, "no primary known (pgpool passed %P = -1): nothing to repair",
-                                         {{"action", "none"}}));
-            return;
-        }
-        std::optional<PgConn> conn;
-        std::unique_ptr<FileLock> lock;
-        run.step("lock", "take the cluster lock on this host", [&] {
-            if (ctx.dry_run) return StepResult::skip("dry run: no lock taken");
-            lock = std::make_unique<FileLock>(lock_file_path(ctx.cfg), ctx.cfg.lock_timeout, ctx.cfg.poll_interval);
-            return StepResult::done("holding " + lock_file_path(ctx.cfg));
-        });
-        run.step("sync_standbys", "drop the failed standby from synchronous_standby_names on the primary", [&] {
-            conn.emplace(PgConn::open(*primary, ctx.cfg));
-            before = current_sync_standbys(*conn);
-            json d = {{"before", before}};
-            if (ctx.cfg.sync_policy == SyncPolicy::Keep)
-                return StepResult::skip("sync_standby_names = keep: left as '" + before + "'", d);
-            if (ctx.cfg.sync_policy == SyncPolicy::Async) after = "";
-            else after = restrict_sync_names(before, available_standbys(ctx, *conn, {failed.id, primary->id},
-                                                                        failed.app_name()));
-            d["after"] = after;
-            if (after == before)
-                return StepResult::skip("synchronous_standby_names '" + before + "' does not depend on " +
-                                            node_label(failed) + ": nothing changed",
-                                        d);
-            if (ctx.dry_run)
-                return StepResult::skip("dry run: would change synchronous_standby_names from '" + before +
-                                            "' to '" + after + "'",
-                                        d);
-            set_sync_standbys(ctx, *conn, after);
-            changed = true;
-            ctx.emit("sync.changed", "sync_standbys", after.empty() ? "warning" : "info",
-                     {{"nodes", {{"primary", node_json(*primary)}, {"failed", node_json(failed)}}},
-                      {"before", before}, {"after", after}});
-            return StepResult::done("synchronous_standby_names '" + before + "' -> '" + after + "'", d);
-        });
+        for (const auto &s : kStandbyFailure) run.step(s, [&](const StepCall &c) { return (sf.*s.fn)(c); });
     } catch (const Error &e) {
         ctx.set_result(run.finish(e.code(), e.what(), {{"action", "sync_repair"}}));
         throw;
     }
+    const std::string &before = sf.before, &after = sf.after;
     ctx.set_result(run.finish(
         PGFO_OK,
-        changed ? "synchronous_standby_names changed from '" + before + "' to '" + after + "'"
-                : "synchronous replication unchanged ('" + before + "')",
+        sf.changed ? "synchronous_standby_names changed from '" + before + "' to '" + after + "'"
+                   : "synchronous replication unchanged ('" + before + "')",
         {{"action", "sync_repair"}, {"sync_standby_names_before", before},
-         {"sync_standby_names_after", changed ? after : before}}));
+         {"sync_standby_names_after", sf.changed ? after : before}}));
 }
 
 // pgpool's data directory (`placeholder`: %D or %R) when it passes the check
@@ -977,7 +986,13 @@ void failover(Context &ctx, int failed, int candidate, int old_primary, std::opt
 
 std::vector<StepInfo> primary_failover_steps() {
     std::vector<StepInfo> v;
-    for (const auto &s : kPrimaryFailover) v.push_back({s.name, s.what});
+    for (const auto &s : kPrimaryFailover) v.push_back(step_info(s, s.applies ? "PostgreSQL 17+" : ""));
+    return v;
+}
+
+std::vector<StepInfo> standby_failure_steps() {
+    std::vector<StepInfo> v;
+    for (const auto &s : kStandbyFailure) v.push_back(step_info(s));
     return v;
 }
 

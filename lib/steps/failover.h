@@ -29,5 +29,7 @@ void failover(Context &ctx, int failed, int candidate, int old_primary,
 
 // The primary failover's steps, in order (its step table).
 std::vector<StepInfo> primary_failover_steps();
+// The steps of a failover for a failed standby (synchronous replication repair).
+std::vector<StepInfo> standby_failure_steps();
 
 } // namespace pgfo

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "pg/conn.h"
 #include "remote/exec.h"
+#include "steps/events.h"
 
 namespace pgfo {
 namespace {
@@ -54,14 +55,14 @@ void fence_node(Context &ctx, const Node &node, const std::string &reason) {
     }
     ctx.log().warn("FENCING {}: {}; running {} (up to {} s)", node_label(node), reason, describe_argv(argv),
                    ctx.cfg.fence_timeout);
-    ctx.emit("fence.started", "", "warning",
+    ctx.emit(ev::kFenceStarted, "", "warning",
              {{"nodes", nodes}, {"reason", reason}, {"command", argv}, {"timeout_s", ctx.cfg.fence_timeout}});
     Stopwatch sw;
     ExecResult r = run_local(argv, ctx.cfg.fence_timeout);
     const double took = sw.seconds();
     if (r.ok()) {
         ctx.log().warn("FENCED {} in {:.3f} s", node_label(node), took);
-        ctx.emit("fence.succeeded", "", "warning",
+        ctx.emit(ev::kFenceSucceeded, "", "warning",
                  {{"nodes", nodes}, {"reason", reason}, {"duration_s", took}, {"exit_code", 0}});
         return;
     }
@@ -72,7 +73,7 @@ void fence_node(Context &ctx, const Node &node, const std::string &reason) {
     const std::string said = last_line(r.err.empty() ? r.out : r.err);
     if (!said.empty() && !r.start_failed) why += " (" + said + ")";
     const std::string msg = reason + "; on_unclean = fence: the fence command " + describe_argv(argv) + " " + why;
-    ctx.emit("fence.failed", "", "critical",
+    ctx.emit(ev::kFenceFailed, "", "critical",
              {{"nodes", nodes}, {"reason", reason}, {"duration_s", took}, {"error", msg},
               {"code", "PGFO_ERR_UNCLEAN"}, {"exit_code", r.exit_code}});
     throw Error(PGFO_ERR_UNCLEAN, msg);

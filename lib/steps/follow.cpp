@@ -20,6 +20,7 @@
 #include "config/sync_names.h"
 #include "pgpool/args.h"
 #include "steps/failover.h"
+#include "steps/events.h"
 #include "steps/handover.h"
 #include "steps/outcome.h"
 #include "steps/ops.h"
@@ -39,22 +40,22 @@ public:
     FollowPrimary(Context &ctx, const Node &follower, const Node &primary)
         : ctx_(ctx), f_(follower), p_(primary) {}
 
-    StepResult lock();
-    StepResult inspect();
-    StepResult stop_follower();
-    StepResult decide();
-    StepResult rewind();
-    StepResult slot();
-    StepResult configure();
-    StepResult start();
-    StepResult wait_streaming();
-    StepResult restore_sync();
-    StepResult attach();
+    StepResult lock(const StepCall &s);
+    StepResult inspect(const StepCall &s);
+    StepResult stop_follower(const StepCall &s);
+    StepResult decide(const StepCall &s);
+    StepResult rewind(const StepCall &s);
+    StepResult slot(const StepCall &s);
+    StepResult configure(const StepCall &s);
+    StepResult start(const StepCall &s);
+    StepResult wait_streaming(const StepCall &s);
+    StepResult restore_sync(const StepCall &s);
+    StepResult attach(const StepCall &s);
     // Logical failover slots (PostgreSQL 17+), see steps/slots.h.
     bool slots_apply(); // PostgreSQL 17+ on the new primary (failover slots)
-    StepResult stale_slots();
-    StepResult slot_sync();
-    StepResult standby_slots();
+    StepResult stale_slots(const StepCall &s);
+    StepResult slot_sync(const StepCall &s);
+    StepResult standby_slots(const StepCall &s);
 
     // Streaming from the primary was seen (wait_streaming succeeded).
     bool streams() const { return streaming_at_ != 0; }
@@ -80,6 +81,7 @@ private:
     std::vector<HistoryEntry> history_;
     bool already_following_ = false;
     bool was_running_ = false;
+    bool down_ = false; // stop_follower found the node down or stopped it
     bool can_follow_ = false;
     std::optional<Lsn> seen_end_; // receive/replay of the follower while it ran as a standby
     RejoinDecision rejoin_;
@@ -92,53 +94,50 @@ private:
     json slots_; // what the slot steps did, for the verdict
 };
 
-struct FollowStep {
-    const char *name;
-    const char *what;
-    StepResult (FollowPrimary::*fn)();
-    bool (FollowPrimary::*applies)() = nullptr; // as in kPrimaryFailover
-};
+using FollowStep = StepRow<FollowPrimary>;
 
+// name, what it does, timeout, dry run, events, body (, applies)
 const FollowStep kFollowPrimary[] = {
     {"lock", "take this follower's lock (pgpool runs follow_primary for several nodes at once)",
-     &FollowPrimary::lock},
-    {"inspect", "check the new primary and whether the node already streams from it", &FollowPrimary::inspect},
+     StepTimeout::Lock, dry_run_skips("no lock taken"), {}, &FollowPrimary::lock},
+    {"inspect", "check the new primary and whether the node already streams from it", StepTimeout::Connect,
+     kDryRunRuns, {}, &FollowPrimary::inspect},
     {"stop_follower", "stop the node in fast mode if it runs (as a primary, or following the old one)",
-     &FollowPrimary::stop_follower},
-    {"decide", "compare the node's last WAL position with the new timeline's switch point",
-     &FollowPrimary::decide},
+     StepTimeout::Shutdown, kDryRunStops, {}, &FollowPrimary::stop_follower},
+    {"decide", "compare the node's last WAL position with the new timeline's switch point", StepTimeout::None,
+     kDryRunRuns, {}, &FollowPrimary::decide},
     {"rewind", "pg_rewind from the new primary when the node went past the switch point (rewind = auto)",
-     &FollowPrimary::rewind},
+     StepTimeout::Rewind, kDryRunStops, {}, &FollowPrimary::rewind},
     {"stale_slots", "remove the node's own copies of failover slots the new primary holds, report its other "
                     "slots (PostgreSQL 17+)",
-     &FollowPrimary::stale_slots, &FollowPrimary::slots_apply},
-    {"slot", "create the node's replication slot on the new primary (replication_slots = on)",
-     &FollowPrimary::slot},
+     StepTimeout::None, kDryRunStops, {ev::kSlotsDropped}, &FollowPrimary::stale_slots, &FollowPrimary::slots_apply},
+    {"slot", "create the node's replication slot on the new primary (replication_slots = on)", StepTimeout::None,
+     kDryRunStops, {}, &FollowPrimary::slot},
     {"configure", "write the standby configuration (standby.signal + postgresql.auto.conf, or recovery.conf)",
-     &FollowPrimary::configure},
-    {"start", "start the node as a standby", &FollowPrimary::start},
-    {"wait_streaming", "wait until the new primary shows the node streaming and caught up",
-     &FollowPrimary::wait_streaming},
+     StepTimeout::None, kDryRunStops, {}, &FollowPrimary::configure},
+    {"start", "start the node as a standby", StepTimeout::Follow, kDryRunStops, {}, &FollowPrimary::start},
+    {"wait_streaming", "wait until the new primary shows the node streaming and caught up", StepTimeout::Follow,
+     dry_run_skips(""), {}, &FollowPrimary::wait_streaming},
     {"slot_sync", "turn on slot synchronization on the node and wait for its copies of the failover slots "
                   "([replication] sync_replication_slots)",
-     &FollowPrimary::slot_sync, &FollowPrimary::slots_apply},
-    {"restore_sync", "restore synchronous_standby_names on the new primary ([replication])",
-     &FollowPrimary::restore_sync},
-    {"standby_slots", "restore synchronized_standby_slots on the new primary (PostgreSQL 17+)",
-     &FollowPrimary::standby_slots, &FollowPrimary::slots_apply},
-    {"attach", "attach the node in pgpool (pcp_attach_node, when [pcp] is set)", &FollowPrimary::attach},
+     StepTimeout::Catchup, kDryRunStops, {}, &FollowPrimary::slot_sync, &FollowPrimary::slots_apply},
+    {"restore_sync", "restore synchronous_standby_names on the new primary ([replication])", StepTimeout::Lock,
+     kDryRunStops, {ev::kSyncChanged}, &FollowPrimary::restore_sync},
+    {"standby_slots", "restore synchronized_standby_slots on the new primary (PostgreSQL 17+)", StepTimeout::Lock,
+     dry_run_skips(""), {ev::kSlotsStandbySlots}, &FollowPrimary::standby_slots, &FollowPrimary::slots_apply},
+    {"attach", "attach the node in pgpool (pcp_attach_node, when [pcp] is set)", StepTimeout::None, kDryRunStops,
+     {}, &FollowPrimary::attach},
 };
 
-StepResult FollowPrimary::lock() {
-    if (ctx_.dry_run) return StepResult::skip("dry run: no lock taken");
+StepResult FollowPrimary::lock(const StepCall &s) {
     std::string path = lock_file_path(ctx_.cfg) + ".node" + std::to_string(f_.id);
-    lock_ = std::make_unique<FileLock>(path, ctx_.cfg.lock_timeout, ctx_.cfg.poll_interval);
+    lock_ = std::make_unique<FileLock>(path, s.timeout(), ctx_.cfg.poll_interval);
     return StepResult::done("holding " + path);
 }
 
-StepResult FollowPrimary::inspect() {
+StepResult FollowPrimary::inspect(const StepCall &s) {
     conn_.emplace(PgConn::open(p_, ctx_.cfg));
-    if (in_recovery(*conn_))
+    if (in_recovery(*conn_, s.command()))
         throw Error(PGFO_ERR_STATE, node_label(p_) + " is in recovery: it is not a primary to follow");
     // Before anything changes: the follower's data directory must belong to
     // the new primary's cluster.
@@ -147,8 +146,7 @@ StepResult FollowPrimary::inspect() {
     check_same_cluster(f_, mine, system_identifier(ctx_, *conn_), "the new primary " + node_label(p_));
     timeline_ = current_timeline(ctx_, *conn_);
     if (timeline_ > 1) {
-        auto text = conn_->scalar("SELECT pg_read_file($1)", {"pg_wal/" + history_file_name(timeline_)},
-                                  ctx_.cfg.command_timeout);
+        auto text = conn_->scalar("SELECT pg_read_file($1)", {"pg_wal/" + history_file_name(timeline_)}, s.command());
         if (text) history_ = parse_history(*text);
     }
     json d = {{"primary_timeline", timeline_}};
@@ -164,7 +162,7 @@ StepResult FollowPrimary::inspect() {
     if (ping == PGFO_PING_OK) {
         try {
             PgConn fc = PgConn::open(f_, ctx_.cfg);
-            if (in_recovery(fc)) {
+            if (in_recovery(fc, s.command())) {
                 StandbyWal s = standby_wal(ctx_, fc);
                 seen_end_ = s.position();
                 tli = s.streaming_tli;
@@ -205,21 +203,23 @@ StepResult FollowPrimary::inspect() {
                             d);
 }
 
-StepResult FollowPrimary::stop_follower() {
+StepResult FollowPrimary::stop_follower(const StepCall &s) {
     if (already_following_) return StepResult::skip("already following");
     if (!was_running_) {
         DownCheck d = check_down(ctx_, f_);
-        if (d.exited()) return StepResult::skip("the node is down");
+        down_ = d.exited();
+        if (down_) return StepResult::skip("the node is down");
     }
-    if (ctx_.dry_run) return StepResult::skip("dry run: would stop it with pg_ctl stop -m fast");
-    stop_node(ctx_, f_);
+    s.before_changes("would stop it with pg_ctl stop -m fast");
+    stop_node(ctx_, f_); // within [timeouts] shutdown (steps/ops.cpp applies it)
+    down_ = true;
     return StepResult::done("stopped (fast)");
 }
 
-StepResult FollowPrimary::decide() {
+StepResult FollowPrimary::decide(const StepCall &) {
     if (already_following_) return StepResult::skip("already following");
-    if (ctx_.dry_run && !check_down(ctx_, f_).exited())
-        return StepResult::skip("dry run: the node is still up; pg_control would be read once it is down");
+    // Only a dry run leaves a running node up here (stop_follower stopped at its change).
+    if (!down_) return StepResult::skip("dry run: the node is still up; pg_control would be read once it is down");
     rejoin_ = decide_rejoin(ctx_, f_, timeline_, history_, seen_end_);
     const RejoinDecision &r = rejoin_;
     control_ = r.control;
@@ -239,7 +239,7 @@ StepResult FollowPrimary::decide() {
                             r.details);
 }
 
-StepResult FollowPrimary::rewind() {
+StepResult FollowPrimary::rewind(const StepCall &s) {
     if (already_following_ || can_follow_) return StepResult::skip("no rewind needed");
     if (!control_) return StepResult::skip("dry run: not decided");
     if (rejoin_.wal_only) {
@@ -247,7 +247,7 @@ StepResult FollowPrimary::rewind() {
         // find nothing to rewind; what it must not replay is WAL in pg_wal.
         const std::string what = "the WAL past the switch point " + format_lsn(rejoin_.switch_point) +
                                  " that the node received but never replayed";
-        if (ctx_.dry_run) return StepResult::skip("dry run: would set aside " + what);
+        s.before_changes("would set aside " + what);
         auto [dir, files] = set_aside_wal(ctx_, f_, rejoin_.wal_timeline, rejoin_.switch_point,
                                           control_->wal_segment_size);
         how_ = Rejoin::Rewound;
@@ -258,28 +258,28 @@ StepResult FollowPrimary::rewind() {
     if (!control_->wal_log_hints && control_->data_checksum_version == 0)
         throw Error(PGFO_ERR_REFUSED, node_label(f_) + " needs pg_rewind, but it has neither wal_log_hints = on "
                                                        "nor data checksums, which pg_rewind requires; left down");
-    if (ctx_.dry_run) return StepResult::skip("dry run: would run pg_rewind from " + node_label(p_));
+    s.before_changes("would run pg_rewind from " + node_label(p_));
     KeptConfig kept = keep_config_files(ctx_, f_);
-    run_pg_rewind(ctx_, f_, p_);
+    run_pg_rewind(ctx_, f_, p_); // within [timeouts] rewind (steps/ops.cpp applies it)
     restore_config_files(ctx_, f_, kept); // pg_rewind copies the source's; the node keeps its own
     how_ = Rejoin::Rewound;
     return StepResult::done("pg_rewind from " + node_label(p_) + " done; the node's own configuration files kept");
 }
 
-StepResult FollowPrimary::slot() {
+StepResult FollowPrimary::slot(const StepCall &s) {
     if (!ctx_.cfg.replication_slots) return StepResult::skip("replication_slots = off");
-    if (ctx_.dry_run) return StepResult::skip("dry run: would create slot " + slot_name(f_));
+    s.before_changes("would create slot " + slot_name(f_));
     auto made = conn_->scalar("SELECT count(*) FROM (SELECT pg_create_physical_replication_slot($1) "
                               "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)) s",
-                              {slot_name(f_)}, ctx_.cfg.command_timeout);
+                              {slot_name(f_)}, s.command());
     return StepResult::done(std::string("slot ") + slot_name(f_) +
                             (made && *made == "1" ? " created" : " already exists"));
 }
 
-StepResult FollowPrimary::configure() {
+StepResult FollowPrimary::configure(const StepCall &s) {
     if (already_following_) return StepResult::skip("already following");
     std::string ci = primary_conninfo(ctx_.cfg, p_, f_);
-    if (ctx_.dry_run) return StepResult::skip("dry run: would set primary_conninfo = " + conf_literal(ci));
+    s.before_changes("would set primary_conninfo = " + conf_literal(ci));
     int major = node_major_version(ctx_, f_);
     write_standby_config(ctx_, f_, major, ci, ctx_.cfg.replication_slots ? slot_name(f_) : "");
     return StepResult::done(std::string(major >= 12 ? "standby.signal and postgresql.auto.conf"
@@ -288,17 +288,16 @@ StepResult FollowPrimary::configure() {
                             {{"major", major}});
 }
 
-StepResult FollowPrimary::start() {
+StepResult FollowPrimary::start(const StepCall &s) {
     if (already_following_) return StepResult::skip("already running as a standby of the new primary");
-    if (ctx_.dry_run) return StepResult::skip("dry run: would start it with pg_ctl start");
-    start_node(ctx_, f_, ctx_.cfg.follow_timeout);
+    s.before_changes("would start it with pg_ctl start");
+    start_node(ctx_, f_, s.timeout());
     return StepResult::done("started");
 }
 
-StepResult FollowPrimary::wait_streaming() {
-    if (ctx_.dry_run) return StepResult::skip("dry run");
+StepResult FollowPrimary::wait_streaming(const StepCall &s) {
     try {
-        streaming_at_ = pgfo::wait_streaming(ctx_, *conn_, f_, f_.app_name(), timeline_, ctx_.cfg.follow_timeout);
+        streaming_at_ = pgfo::wait_streaming(ctx_, *conn_, f_, f_.app_name(), timeline_, s.timeout());
     } catch (const Error &e) {
         if (e.code() != PGFO_ERR_TIMEOUT) throw;
         throw Error(PGFO_ERR_TIMEOUT, std::string(e.what()) + "; see the server log of " + node_label(f_) +
@@ -312,30 +311,30 @@ StepResult FollowPrimary::wait_streaming() {
                             {{"flush", format_lsn(streaming_at_)}});
 }
 
-StepResult FollowPrimary::restore_sync() {
+StepResult FollowPrimary::restore_sync(const StepCall &s) {
     const std::string &target = ctx_.cfg.sync_standby_names_target;
     if (target.empty()) return StepResult::skip("no [replication] synchronous_standby_names to restore");
-    if (ctx_.dry_run) return StepResult::skip("dry run");
+    s.before_changes("");
     // Followers of one primary restore it one at a time, each from what streams then.
-    FileLock cluster(lock_file_path(ctx_.cfg), ctx_.cfg.lock_timeout, ctx_.cfg.poll_interval);
+    FileLock cluster(lock_file_path(ctx_.cfg), s.timeout(), ctx_.cfg.poll_interval);
     std::vector<std::string> avail;
     for (const auto &name : streaming_standbys(ctx_, *conn_))
         if (name != p_.app_name()) avail.push_back(name);
-    std::string before = current_sync_standbys(*conn_);
+    std::string before = current_sync_standbys(*conn_, s.command());
     sync_after_ = restrict_sync_names(target, avail);
     json d = {{"target", target}, {"before", before}, {"after", sync_after_}, {"streaming", avail}};
     if (sync_after_ == before)
         return StepResult::skip("synchronous_standby_names already '" + before + "'", d);
     set_sync_standbys(ctx_, *conn_, sync_after_);
     sync_changed_ = true;
-    ctx_.emit("sync.changed", "restore_sync", "info",
+    ctx_.emit(ev::kSyncChanged, "restore_sync", "info",
               {{"before", before}, {"after", sync_after_}, {"nodes", {{"primary", node_json(p_)}}}});
     return StepResult::done("synchronous_standby_names '" + before + "' -> '" + sync_after_ + "'", d);
 }
 
-StepResult FollowPrimary::attach() {
+StepResult FollowPrimary::attach(const StepCall &s) {
     if (ctx_.cfg.pcp_host.empty()) return StepResult::skip("no [pcp] host configured");
-    if (ctx_.dry_run) return StepResult::skip("dry run: would run pcp_attach_node -n " + std::to_string(f_.id));
+    s.before_changes("would run pcp_attach_node -n " + std::to_string(f_.id));
     pcp_attach(ctx_, f_.id);
     return StepResult::done("pcp_attach_node -n " + std::to_string(f_.id) + " done");
 }
@@ -344,12 +343,13 @@ StepResult FollowPrimary::attach() {
 
 bool FollowPrimary::slots_apply() { return conn_ && failover_slots_available(conn_->server_version()); }
 
-StepResult FollowPrimary::stale_slots() {
+StepResult FollowPrimary::stale_slots(const StepCall &s) {
     if (already_following_) return StepResult::skip("already following");
     if (!failover_slots_available(conn_->server_version()))
         return StepResult::skip(failover_slots_unavailable(node_label(p_), conn_->server_version()));
     if (f_.data_directory.empty()) return StepResult::skip("no data_directory for " + node_label(f_));
-    if (ctx_.dry_run && !check_down(ctx_, f_).exited()) return StepResult::skip("dry run: the node is still up");
+    // Only a dry run leaves a running node up here (stop_follower stopped at its change).
+    if (!down_) return StepResult::skip("dry run: the node is still up");
     // The new primary's failover slots that a consumer can use there.
     std::set<std::string> held;
     for (const auto &s : logical_slots(ctx_, *conn_))
@@ -358,8 +358,8 @@ StepResult FollowPrimary::stale_slots() {
     for (const auto &f : slot_files(ctx_, f_, &errors)) {
         if (held.count(f.name) && f.logical) {
             // Left in place, the node's own slot of that name stops the slot
-            // sync worker; the new primary's copy is the one that goes on.
-            if (!ctx_.dry_run) remove_slot_files(ctx_, f_, f.name);
+            // sync worker; the new primary's copy is the one that goes on
+            // (removed below).
             dropped.push_back(f.name);
         } else if (f.logical && f.failover) {
             kept_no_copy.push_back(f.name);
@@ -378,25 +378,28 @@ StepResult FollowPrimary::stale_slots() {
                         "WAL on the standby)",
                         node_label(f_), node_label(p_), join(kept_other));
     if (!errors.empty()) ctx_.log().warn("{}: slot state not read: {}", node_label(f_), join(errors, "; "));
-    if (!dropped.empty() && !ctx_.dry_run)
-        ctx_.emit("slots.dropped", "stale_slots", "info",
+    std::string kept;
+    if (!kept_no_copy.empty() || !kept_other.empty())
+        kept = "; kept " + join(kept_no_copy.empty() ? kept_other : kept_no_copy) +
+               (kept_no_copy.empty() || kept_other.empty() ? "" : ", " + join(kept_other));
+    const std::string what = std::to_string(dropped.size()) + " slot copy(ies) the new primary holds" +
+                             (dropped.empty() ? "" : " (" + join(dropped) + ")") + kept;
+    s.before_changes("would remove " + what, d);
+    for (const auto &name : dropped) remove_slot_files(ctx_, f_, name);
+    if (!dropped.empty())
+        ctx_.emit(ev::kSlotsDropped, "stale_slots", "info",
                   {{"nodes", {{"node", node_json(f_)}, {"primary", node_json(p_)}}}, {"slots", dropped},
                    {"kept", kept_other}});
-    std::string s = (ctx_.dry_run ? "dry run: would remove " : "removed ") + std::to_string(dropped.size()) +
-                    " slot copy(ies) the new primary holds" + (dropped.empty() ? "" : " (" + join(dropped) + ")");
-    if (!kept_no_copy.empty() || !kept_other.empty())
-        s += "; kept " + join(kept_no_copy.empty() ? kept_other : kept_no_copy) +
-             (kept_no_copy.empty() || kept_other.empty() ? "" : ", " + join(kept_other));
-    return StepResult::done(s, d);
+    return StepResult::done("removed " + what, d);
 }
 
-StepResult FollowPrimary::slot_sync() {
+StepResult FollowPrimary::slot_sync(const StepCall &s) {
     if (!ctx_.cfg.sync_replication_slots) return StepResult::skip("[replication] sync_replication_slots = off");
-    if (ctx_.dry_run) return StepResult::skip("dry run: would turn on sync_replication_slots and hot_standby_feedback");
+    s.before_changes("would turn on sync_replication_slots and hot_standby_feedback");
     PgConn fc = PgConn::open(f_, ctx_.cfg);
     if (!failover_slots_available(fc.server_version()))
         return StepResult::skip(failover_slots_unavailable(node_label(f_), fc.server_version()));
-    const double t = ctx_.cfg.command_timeout;
+    const double t = s.command();
     std::vector<std::string> set;
     for (const char *name : {"hot_standby_feedback", "sync_replication_slots"}) {
         if (fc.scalar(std::string("SELECT current_setting('") + name + "')::bool", {}, t).value_or("f") == "t")
@@ -422,37 +425,36 @@ StepResult FollowPrimary::slot_sync() {
             else if (it->temporary) synced.push_back(name);
             else ready.push_back(name);
         }
-        if (missing.empty() || sw.seconds() >= ctx_.cfg.catchup_timeout) break;
+        if (missing.empty() || sw.seconds() >= s.timeout()) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
     json d = {{"turned_on", set}, {"ready", ready}, {"not_sync_ready", synced}, {"missing", missing}};
     slots_["synced"] = d;
-    std::string s = set.empty() ? "sync_replication_slots and hot_standby_feedback already on"
-                                : "turned on " + join(set);
-    s += "; " + std::to_string(ready.size() + synced.size()) + " of " + std::to_string(want.size()) +
-         " failover slot(s) synchronized";
-    if (!synced.empty()) s += " (" + join(synced) + ": not sync-ready until its consumer advances on the primary)";
+    std::string sum = set.empty() ? "sync_replication_slots and hot_standby_feedback already on"
+                                  : "turned on " + join(set);
+    sum += "; " + std::to_string(ready.size() + synced.size()) + " of " + std::to_string(want.size()) +
+           " failover slot(s) synchronized";
+    if (!synced.empty()) sum += " (" + join(synced) + ": not sync-ready until its consumer advances on the primary)";
     if (!missing.empty()) {
-        s += "; not synchronized yet: " + join(missing) + " (see the node's server log)";
+        sum += "; not synchronized yet: " + join(missing) + " (see the node's server log)";
         ctx_.log().warn("{}: failover slot(s) not synchronized after {:.0f} s: {}", node_label(f_), sw.seconds(),
                         join(missing));
     }
-    return StepResult::done(s, d);
+    return StepResult::done(sum, d);
 }
 
-StepResult FollowPrimary::standby_slots() {
-    if (ctx_.dry_run) return StepResult::skip("dry run");
+StepResult FollowPrimary::standby_slots(const StepCall &s) {
     if (!failover_slots_available(conn_->server_version()))
         return StepResult::skip(failover_slots_unavailable(node_label(p_), conn_->server_version()));
     // Followers of one primary change it one at a time, each from what streams then.
-    FileLock cluster(lock_file_path(ctx_.cfg), ctx_.cfg.lock_timeout, ctx_.cfg.poll_interval);
-    StandbySlots s = update_standby_slots(ctx_, *conn_, false);
-    if (!s.applies) return StepResult::skip("no failover slots on " + node_label(p_), s.to_json());
-    if (!s.changed) return StepResult::skip("synchronized_standby_slots already '" + s.before + "'", s.to_json());
-    ctx_.emit("slots.standby_slots", "standby_slots", "info",
-              {{"nodes", {{"primary", node_json(p_)}, {"node", node_json(f_)}}}, {"before", s.before},
-               {"after", s.after}});
-    return StepResult::done("synchronized_standby_slots '" + s.before + "' -> '" + s.after + "'", s.to_json());
+    FileLock cluster(lock_file_path(ctx_.cfg), s.timeout(), ctx_.cfg.poll_interval);
+    StandbySlots ss = update_standby_slots(ctx_, *conn_, false);
+    if (!ss.applies) return StepResult::skip("no failover slots on " + node_label(p_), ss.to_json());
+    if (!ss.changed) return StepResult::skip("synchronized_standby_slots already '" + ss.before + "'", ss.to_json());
+    ctx_.emit(ev::kSlotsStandbySlots, "standby_slots", "info",
+              {{"nodes", {{"primary", node_json(p_)}, {"node", node_json(f_)}}}, {"before", ss.before},
+               {"after", ss.after}});
+    return StepResult::done("synchronized_standby_slots '" + ss.before + "' -> '" + ss.after + "'", ss.to_json());
 }
 
 bool same_name(const std::string &a, const std::string &b) {
@@ -475,8 +477,8 @@ std::string drop_from_sync_standbys(Context &ctx, const Node &f, const Node &p) 
     try {
         FileLock cluster(lock_file_path(ctx.cfg), ctx.cfg.lock_timeout, ctx.cfg.poll_interval);
         PgConn conn = PgConn::open(p, ctx.cfg);
-        if (in_recovery(conn)) return "";
-        std::string before = current_sync_standbys(conn);
+        if (in_recovery(conn, ctx.cfg.command_timeout)) return "";
+        std::string before = current_sync_standbys(conn, ctx.cfg.command_timeout);
         std::vector<std::string> others;
         bool named = false;
         for (const auto &n : sync_names_listed(before)) {
@@ -486,7 +488,7 @@ std::string drop_from_sync_standbys(Context &ctx, const Node &f, const Node &p) 
         if (!named) return "";
         std::string after = restrict_sync_names(before, others);
         set_sync_standbys(ctx, conn, after);
-        ctx.emit("sync.changed", "follow_primary", "warning",
+        ctx.emit(ev::kSyncChanged, "follow_primary", "warning",
                  {{"before", before}, {"after", after}, {"nodes", {{"primary", node_json(p)}, {"failed", node_json(f)}}}});
         return "; '" + name + "' dropped from synchronous_standby_names on " + node_label(p) + " ('" + before +
                "' -> '" + after + "'): commits no longer wait for it";
@@ -591,7 +593,7 @@ RejoinDecision rejoin_decision(Context &ctx, int follower, int primary) {
     const Node &f = node_by_id(ctx.cfg, follower);
     const Node &p = node_by_id(ctx.cfg, primary);
     PgConn conn = PgConn::open(p, ctx.cfg);
-    if (in_recovery(conn)) throw Error(PGFO_ERR_STATE, node_label(p) + " is in recovery: it is not a primary");
+    if (in_recovery(conn, ctx.cfg.command_timeout)) throw Error(PGFO_ERR_STATE, node_label(p) + " is in recovery: it is not a primary");
     uint32_t timeline = current_timeline(ctx, conn);
     std::vector<HistoryEntry> history;
     if (timeline > 1) {
@@ -614,7 +616,7 @@ void follow_primary(Context &ctx, int follower, int primary) {
     FollowPrimary fp(ctx, f, p);
     try {
         for (const auto &s : kFollowPrimary)
-            if (!s.applies || (fp.*s.applies)()) run.step(s.name, s.what, [&] { return (fp.*s.fn)(); });
+            if (!s.applies || (fp.*s.applies)()) run.step(s, [&](const StepCall &c) { return (fp.*s.fn)(c); });
     } catch (const Error &e) {
         std::string msg = e.what();
         if (!fp.streams()) msg += drop_from_sync_standbys(ctx, f, p);
@@ -632,7 +634,7 @@ void follow_primary(Context &ctx, int follower, int primary) {
 
 std::vector<StepInfo> follow_primary_steps() {
     std::vector<StepInfo> v;
-    for (const auto &s : kFollowPrimary) v.push_back({s.name, s.what});
+    for (const auto &s : kFollowPrimary) v.push_back(step_info(s, s.applies ? "PostgreSQL 17+" : ""));
     return v;
 }
 

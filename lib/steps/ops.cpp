@@ -281,8 +281,8 @@ void request_fast_stop(Context &ctx, const Node &node) {
     if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(node) + ": " + exec_failure(argv, r));
 }
 
-bool in_recovery(PgConn &conn) {
-    auto v = conn.scalar("SELECT pg_is_in_recovery()");
+bool in_recovery(PgConn &conn, double timeout) {
+    auto v = conn.scalar("SELECT pg_is_in_recovery()", {}, timeout);
     return v && *v == "t";
 }
 
@@ -313,7 +313,7 @@ std::vector<NodeRole> node_roles(Context &ctx, const std::set<int> &skip) {
         } else {
             try {
                 PgConn c = PgConn::open(n, ctx.cfg);
-                r.kind = in_recovery(c) ? NodeRole::Standby : NodeRole::Primary;
+                r.kind = in_recovery(c, ctx.cfg.command_timeout) ? NodeRole::Standby : NodeRole::Primary;
             } catch (const Error &e) {
                 r.detail = e.what();
                 r.error = e.code();
@@ -393,8 +393,8 @@ FlushWait wait_flush(Context &ctx, PgConn &conn, Lsn target, double timeout) {
     }
 }
 
-std::string current_sync_standbys(PgConn &conn) {
-    return conn.scalar("SELECT current_setting('synchronous_standby_names')").value_or("");
+std::string current_sync_standbys(PgConn &conn, double timeout) {
+    return conn.scalar("SELECT current_setting('synchronous_standby_names')", {}, timeout).value_or("");
 }
 
 void set_sync_standbys(Context &ctx, PgConn &conn, const std::string &value) {
@@ -405,7 +405,7 @@ void set_sync_standbys(Context &ctx, PgConn &conn, const std::string &value) {
     // The reload is asynchronous; wait until this session sees the new value
     // (a new backend reads the file at start, ours on the next query after SIGHUP).
     Stopwatch sw;
-    while (current_sync_standbys(conn) != value) {
+    while (current_sync_standbys(conn, ctx.cfg.command_timeout) != value) {
         if (sw.seconds() > ctx.cfg.command_timeout)
             throw Error(PGFO_ERR_TIMEOUT, conn.label() +
                                               ": synchronous_standby_names did not take the new value '" +
@@ -417,7 +417,7 @@ void set_sync_standbys(Context &ctx, PgConn &conn, const std::string &value) {
 PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeout, bool *requested) {
     PromoteResult res;
     Stopwatch sw;
-    if (!in_recovery(conn)) {
+    if (!in_recovery(conn, ctx.cfg.command_timeout)) {
         res.already_primary = true;
         res.method = "none (already a primary)";
         return res;
@@ -450,7 +450,7 @@ PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeo
     if (requested) *requested = true;
     double last_request = sw.seconds();
     int requests = 1;
-    while (in_recovery(conn)) {
+    while (in_recovery(conn, ctx.cfg.command_timeout)) {
         if (sw.seconds() > timeout)
             throw Error(PGFO_ERR_TIMEOUT, node_label(node) + ": still in recovery " +
                                               std::to_string(static_cast<int>(timeout)) + " s after " + res.method +
@@ -466,7 +466,7 @@ PromoteResult promote(Context &ctx, const Node &node, PgConn &conn, double timeo
     // Out of recovery and accepting a write. The write check commits locally
     // only, so that it proves writability without waiting on synchronous standbys.
     for (;;) {
-        if (!in_recovery(conn)) {
+        if (!in_recovery(conn, ctx.cfg.command_timeout)) {
             try {
                 conn.query("SET synchronous_commit TO local", {}, ctx.cfg.command_timeout);
                 conn.query("SELECT txid_current()", {}, ctx.cfg.command_timeout);

@@ -180,9 +180,11 @@ FlushWait wait_flush(Context &ctx, PgConn &conn, Lsn target, double timeout);
 
 // ALTER SYSTEM SET synchronous_standby_names + pg_reload_conf().
 void set_sync_standbys(Context &ctx, PgConn &conn, const std::string &value);
-std::string current_sync_standbys(PgConn &conn);
+// The value `conn`'s server runs with; the query's deadline is `timeout` seconds.
+std::string current_sync_standbys(PgConn &conn, double timeout);
 
-bool in_recovery(PgConn &conn);
+// pg_is_in_recovery(), within `timeout` seconds.
+bool in_recovery(PgConn &conn, double timeout);
 
 // What one configured node is, seen from here right now.
 struct NodeRole {

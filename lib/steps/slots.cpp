@@ -345,7 +345,7 @@ void check_slot_failover(Context &ctx, const Node *primary, const ProblemSink &a
         const std::string label = node_label(n);
         try {
             PgConn c = PgConn::open(n, cfg);
-            if (!in_recovery(c)) continue;
+            if (!in_recovery(c, ctx.cfg.command_timeout)) continue;
             if (!failover_slots_available(c.server_version())) {
                 add(label, failover_slots_unavailable(label, c.server_version()), "upgrade it to PostgreSQL 17 or later");
                 continue;

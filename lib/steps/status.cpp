@@ -66,7 +66,7 @@ json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
     if (ping == PGFO_PING_OK) {
         try {
             conn.emplace(PgConn::open(n, ctx.cfg));
-            bool standby = in_recovery(*conn);
+            bool standby = in_recovery(*conn, ctx.cfg.command_timeout);
             s["role"] = standby ? "standby" : "primary";
             s["server_version"] = conn->server_version();
             if (standby) {
@@ -81,9 +81,9 @@ json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
                 s["wal_receiver"] = r.at(0).at(3).value_or("stopped");
                 if (r.at(0).at(4)) s["last_replay_age_s"] = std::stod(*r.at(0).at(4));
             } else {
-                s["current_lsn"] = lsn_json(lsn_of(conn->scalar("SELECT pg_current_wal_lsn()")));
+                s["current_lsn"] = lsn_json(lsn_of(conn->scalar("SELECT pg_current_wal_lsn()", {}, ctx.cfg.command_timeout)));
                 s["timeline"] = current_timeline(ctx, *conn);
-                s["synchronous_standby_names"] = current_sync_standbys(*conn);
+                s["synchronous_standby_names"] = current_sync_standbys(*conn, ctx.cfg.command_timeout);
                 s["archiver"] = archiver_status(ctx, *conn);
             }
             s["failover_slots"] = slots_status(ctx, *conn);
@@ -178,11 +178,15 @@ struct Problems {
 
 } // namespace
 
+const StepSpec kStatusStep = {"status", "look at every configured node", StepTimeout::None, kDryRunRuns, {}};
+const StepSpec kCheckStep = {"check", "preflight: nodes, access, settings, consistency", StepTimeout::None,
+                             kDryRunRuns, {}};
+
 void cluster_status(Context &ctx) {
     Runner run(ctx, "status", json::object());
     json nodes = json::array();
     std::vector<std::optional<PgConn>> conns;
-    run.step("status", "look at every configured node", [&] {
+    run.step(kStatusStep, [&](const StepCall &) {
         int primaries = 0;
         for (const auto &[id, n] : ctx.cfg.nodes) {
             conns.emplace_back();
@@ -203,7 +207,7 @@ void cluster_check(Context &ctx) {
     Problems p;
     json notes = json::array(); // facts that cost a failover time, not problems
     const Config &cfg = ctx.cfg;
-    run.step("check", "preflight: nodes, access, settings, consistency", [&] {
+    run.step(kCheckStep, [&](const StepCall &) {
         if (cfg.nodes.size() < 2)
             p.add("-", std::to_string(cfg.nodes.size()) + " node(s) configured",
                   "configure every pgpool backend as [node.N], or set [general] pgpool_conf");
@@ -254,16 +258,18 @@ void cluster_check(Context &ctx) {
             } else {
                 try {
                     PgConn c = PgConn::open(n, cfg);
-                    if (!in_recovery(c)) {
+                    if (!in_recovery(c, ctx.cfg.command_timeout)) {
                         ++primaries;
                         primary = &n;
                     }
                     auto hints = c.scalar("SELECT current_setting('wal_log_hints')::bool "
-                                          "OR current_setting('data_checksums')::bool");
+                                          "OR current_setting('data_checksums')::bool",
+                                          {}, ctx.cfg.command_timeout);
                     if (!hints || *hints != "t")
                         p.add(who, "wal_log_hints is off and data checksums are off: pg_rewind cannot run on it",
                               "ALTER SYSTEM SET wal_log_hints = on; then restart the node");
-                    auto super = c.scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user");
+                    auto super = c.scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", {},
+                                          ctx.cfg.command_timeout);
                     if (!super || *super != "t")
                         p.add(who, "the [connection] user is not a superuser",
                               "use a superuser (pg_promote, ALTER SYSTEM, pg_read_file need it)");
@@ -302,7 +308,7 @@ void cluster_check(Context &ctx) {
         if (primaries > 1) p.add("-", std::to_string(primaries) + " primaries", "stop all but one primary NOW");
         if (primary) {
             PgConn c = PgConn::open(*primary, cfg);
-            std::string sync = current_sync_standbys(c);
+            std::string sync = current_sync_standbys(c, ctx.cfg.command_timeout);
             for (const auto &name : sync_names_listed(sync))
                 if (!names.count(name))
                     p.add(node_label(*primary),

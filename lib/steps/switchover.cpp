@@ -154,26 +154,6 @@ private:
     long commits_old_ = 0;
 };
 
-// How long a step of the plan may take at most, from the configuration.
-double step_timeout(const Config &c, const std::string &step) {
-    if (step == "lock" || step == "restore_sync") return c.lock_timeout;
-    if (step == "wait_shutdown" || step == "stop_follower" || step == "checkpoint") return c.shutdown_timeout;
-    if (step == "wait_flush") return c.catchup_timeout;
-    if (step == "promote") return c.promote_timeout;
-    if (step == "rewind") return c.rewind_timeout;
-    if (step == "start" || step == "wait_streaming") return c.follow_timeout;
-    if (step == "inspect" || step == "one_primary" || step == "preflight") return c.connect_timeout;
-    if (step == "pgpool_view") return c.follow_timeout;
-    if (step == "failover_hook" || step == "follow_hook") {
-        // pgpool's hook runs every step of its run, each within its timeout
-        double t = c.lock_timeout;
-        for (const auto &s : step == "failover_hook" ? primary_failover_steps() : follow_primary_steps())
-            t += step_timeout(c, s.name);
-        return t;
-    }
-    return c.command_timeout;
-}
-
 // pgpool's view of one backend, from pcp_node_info:
 // "host port status weight status_name pg_status role pg_role ..."
 struct PoolNode {
@@ -209,15 +189,15 @@ class Switchover {
 public:
     Switchover(Context &ctx, const Node &to) : ctx_(ctx), to_(to), via_pgpool_(switchover_via_pgpool(ctx.cfg)) {}
 
-    StepResult preflight();
-    StepResult gates();
-    StepResult pgpool_gate();
-    StepResult checkpoint();
+    StepResult preflight(const StepCall &s);
+    StepResult gates(const StepCall &s);
+    StepResult pgpool_gate(const StepCall &s);
+    StepResult checkpoint(const StepCall &s);
     // through pgpool
-    StepResult pcp_promote();
-    StepResult failover_hook();
-    StepResult follow_hooks();
-    StepResult pgpool_view();
+    StepResult pcp_promote(const StepCall &s);
+    StepResult failover_hook(const StepCall &s);
+    StepResult follow_hooks(const StepCall &s);
+    StepResult pgpool_view(const StepCall &s);
 
     bool via_pgpool() const { return via_pgpool_; }
     const Node *from() const { return from_; }
@@ -259,7 +239,7 @@ public:
     std::unique_ptr<SwitchoverHandover> handover;
 
 private:
-    json wait_hook(const std::string &kind, const Node &node, const std::string &what);
+    json wait_hook(const std::string &kind, const Node &node, const std::string &what, double limit);
 
     Context &ctx_;
     const Node &to_;
@@ -273,47 +253,54 @@ private:
 struct SwitchoverStep {
     const char *name;
     const char *what;
-    StepResult (Switchover::*fn)();
+    StepTimeout timeout;
+    DryRun dry_run;
+    std::vector<const char *> events;
+    StepResult (Switchover::*fn)(const StepCall &);
     bool pgpool_only = false; // a step of the switchover through pgpool
 };
 
+// name, what it does, timeout, dry run, events, body, pgpool only
 const SwitchoverStep kSwitchover[] = {
-    {"preflight", "find the primary; the target must be a standby streaming from it", &Switchover::preflight},
+    {"preflight", "find the primary; the target must be a standby streaming from it", StepTimeout::Connect,
+     kDryRunRuns, {}, &Switchover::preflight},
     {"gates", "refuse before any downtime: the target's replay lag ([switchover] max_lag), the archiver "
               "backlog (max_archive_backlog), a synchronous standby left after the switch",
-     &Switchover::gates},
+     StepTimeout::None, kDryRunRuns, {}, &Switchover::gates},
     {"pgpool_gate", "through pgpool ([pcp], [switchover] pgpool = auto): pcp_promote_node has --switchover, "
                     "pgpool.conf's hooks are pgfailover's, pgpool sees the primary and the target up",
-     &Switchover::pgpool_gate, true},
+     StepTimeout::None, kDryRunRuns, {}, &Switchover::pgpool_gate, true},
     {"checkpoint", "CHECKPOINT on the primary while it still serves writes ([switchover] checkpoint), so that "
                    "its shutdown checkpoint has little left to write",
-     &Switchover::checkpoint},
+     StepTimeout::Shutdown, kDryRunStops, {}, &Switchover::checkpoint},
 };
 
 // After the gates, through pgpool: pgpool detaches the primary and runs its
-// hooks, which are pgfailover's; the switchover waits for their reports.
+// hooks, which are pgfailover's; the switchover waits for their reports. A
+// dry run ends before them (its plan lists them).
 const SwitchoverStep kViaPgpool[] = {
     {"pcp_promote", "ask pgpool to switch over: pcp_promote_node --switchover -n <target>; pgpool detaches the "
                     "primary and runs its failover_command, then follow_primary_command for every other node",
-     &Switchover::pcp_promote, true},
+     StepTimeout::None, dry_run_skips("would run pcp_promote_node --switchover"), {}, &Switchover::pcp_promote,
+     true},
     {"failover_hook", "wait for pgpool's failover_command (pgfailover failover) to report: it stops the primary "
                       "in fast mode and promotes the target only once that is safe",
-     &Switchover::failover_hook, true},
+     StepTimeout::FailoverHook, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::failover_hook, true},
     {"follow_hooks", "wait for pgpool's follow_primary_command (pgfailover follow-primary) to report for the old "
                      "primary and every other standby",
-     &Switchover::follow_hooks, true},
+     StepTimeout::FollowHook, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::follow_hooks, true},
     {"pgpool_view", "wait until pgpool shows the target as its primary and every follower up as a standby "
                     "(pcp_node_info)",
-     &Switchover::pgpool_view, true},
+     StepTimeout::Follow, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::pgpool_view, true},
 };
 
-StepResult Switchover::preflight() {
+StepResult Switchover::preflight(const StepCall &s) {
     from_ = &find_primary(ctx_);
     if (from_->id == to_.id) throw Error(PGFO_ERR_STATE, node_label(to_) + " is already the primary");
     conn_.emplace(PgConn::open(*from_, ctx_.cfg));
     auto rows = conn_->query("SELECT application_name, pg_current_wal_lsn() - flush_lsn FROM pg_stat_replication "
                              "WHERE state = 'streaming'",
-                             {}, ctx_.cfg.command_timeout);
+                             {}, s.command());
     bool target_streams = false;
     json lag = json::object();
     for (const auto &r : rows) {
@@ -330,7 +317,7 @@ StepResult Switchover::preflight() {
                             {{"primary", from_->id}, {"lag_bytes", lag}});
 }
 
-StepResult Switchover::gates() {
+StepResult Switchover::gates(const StepCall &s) {
     const Config &c = ctx_.cfg;
     json d = json::object();
     std::vector<std::string> passed;
@@ -338,7 +325,7 @@ StepResult Switchover::gates() {
     auto rows = conn_->query("SELECT (pg_current_wal_lsn() - COALESCE(replay_lsn, flush_lsn, '0/0'))::bigint, "
                              "COALESCE(EXTRACT(epoch FROM replay_lag), 0)::float8 FROM pg_stat_replication "
                              "WHERE application_name = $1 AND state = 'streaming' LIMIT 1",
-                             {to_.app_name()}, c.command_timeout);
+                             {to_.app_name()}, s.command());
     if (rows.empty() || !rows[0].at(0))
         throw Error(PGFO_ERR_STATE, node_label(to_) + " no longer streams from " + node_label(*from_) +
                                         ": not switching over to it. State: nothing was changed");
@@ -373,7 +360,7 @@ StepResult Switchover::gates() {
         long ready = std::stol(conn_->scalar(ready_sql, {}, c.command_timeout).value_or("0"));
         auto st = conn_->query("SELECT last_failed_wal, last_failed_time > COALESCE(last_archived_time, "
                                "'-infinity') FROM pg_stat_archiver",
-                               {}, c.command_timeout);
+                               {}, s.command());
         bool failing = !st.empty() && st[0].at(1) && *st[0].at(1) == "t";
         d["archive_ready"] = ready;
         d["archive_failing"] = failing;
@@ -394,7 +381,7 @@ StepResult Switchover::gates() {
     }
 
     // 3. Synchronous replication: someone must be left to confirm commits.
-    std::string spec = c.sync_standby_names_target.empty() ? current_sync_standbys(*conn_) : c.sync_standby_names_target;
+    std::string spec = c.sync_standby_names_target.empty() ? current_sync_standbys(*conn_, s.command()) : c.sync_standby_names_target;
     d["synchronous_standby_names"] = spec;
     if (parse_sync_names(spec).method == SyncSpec::Method::None || c.sync_policy == SyncPolicy::Async) {
         passed.push_back("asynchronous replication");
@@ -420,18 +407,17 @@ StepResult Switchover::gates() {
     return StepResult::done(join(passed, "; "), d);
 }
 
-StepResult Switchover::checkpoint() {
+StepResult Switchover::checkpoint(const StepCall &s) {
     const PreCheckpoint mode = ctx_.cfg.pre_checkpoint;
     if (mode == PreCheckpoint::Off) return StepResult::skip("[switchover] checkpoint = off");
     const int times = mode == PreCheckpoint::Twice ? 2 : 1;
-    if (ctx_.dry_run)
-        return StepResult::skip("dry run: would run CHECKPOINT " + std::string(times == 2 ? "twice" : "once") +
-                                " on " + node_label(*from_));
+    s.before_changes("would run CHECKPOINT " + std::string(times == 2 ? "twice" : "once") + " on " +
+                     node_label(*from_));
     json runs = json::array();
     for (int i = 0; i < times; ++i) {
         Stopwatch sw;
         try {
-            conn_->query("CHECKPOINT", {}, ctx_.cfg.shutdown_timeout);
+            conn_->query("CHECKPOINT", {}, s.timeout());
         } catch (const Error &e) {
             // Only a speed-up: without it the shutdown checkpoint does the work.
             ctx_.log().warn("CHECKPOINT on {} failed ({}); going on without it", node_label(*from_), e.what());
@@ -444,14 +430,14 @@ StepResult Switchover::checkpoint() {
     return StepResult::done("CHECKPOINT on " + node_label(*from_) + " took " + took, {{"seconds", runs}});
 }
 
-StepResult Switchover::pgpool_gate() {
+StepResult Switchover::pgpool_gate(const StepCall &s) {
     const Config &c = ctx_.cfg;
     json d = json::object();
     std::vector<std::string> passed;
     const std::string nothing = ". State: nothing was changed, " + node_label(*from_) + " is still the primary";
     // pcp_promote_node --switchover exists from pgpool-II 4.3 on.
     const std::vector<std::string> help = {pcp_program(c, "pcp_promote_node"), "--help"}; // no connection
-    ExecResult h = run_local(help, c.command_timeout);
+    ExecResult h = run_local(help, s.command());
     if (h.start_failed) throw Error(PGFO_ERR_EXEC, "cannot run " + help[0] + ": " + h.err + nothing);
     if ((h.out + h.err).find("--switchover") == std::string::npos)
         throw Error(PGFO_ERR_REFUSED, help[0] + " has no --switchover (pgpool-II 4.2 or older): set "
@@ -500,10 +486,10 @@ StepResult Switchover::pgpool_gate() {
     return StepResult::done(join(passed, "; "), d);
 }
 
-StepResult Switchover::pcp_promote() {
+StepResult Switchover::pcp_promote(const StepCall &s) {
     auto argv = pcp_argv(ctx_.cfg, "pcp_promote_node", {"--switchover", "-n", std::to_string(to_.id)});
     ctx_.log().info("{}", describe_argv(argv));
-    ExecResult r = run_local(argv, ctx_.cfg.command_timeout);
+    ExecResult r = run_local(argv, s.command());
     if (!r.ok())
         throw Error(PGFO_ERR_EXEC, exec_failure(argv, r) + ". State: " + describe_roles(node_roles(ctx_)));
     return StepResult::done("pgpool accepted the switchover to node " + std::to_string(to_.id));
@@ -511,8 +497,7 @@ StepResult Switchover::pcp_promote() {
 
 // Wait for the report of pgpool's `kind` hook for `node`, within that hook's
 // whole timeout; a failed hook ends the switchover with the hook's own code.
-json Switchover::wait_hook(const std::string &kind, const Node &node, const std::string &what) {
-    const double limit = step_timeout(ctx_.cfg, kind == "failover" ? "failover_hook" : "follow_hook");
+json Switchover::wait_hook(const std::string &kind, const Node &node, const std::string &what, double limit) {
     Stopwatch sw;
     double next_note = 5;
     for (;;) {
@@ -539,19 +524,20 @@ json Switchover::wait_hook(const std::string &kind, const Node &node, const std:
     }
 }
 
-StepResult Switchover::failover_hook() {
-    json rep = wait_hook("failover", *from_, "failover_command for node " + std::to_string(from_->id));
+StepResult Switchover::failover_hook(const StepCall &s) {
+    json rep = wait_hook("failover", *from_, "failover_command for node " + std::to_string(from_->id), s.timeout());
     json v = rep.value("verdict", json::object());
     return StepResult::done("pgpool's failover_command: " + rep.value("message", std::string()),
                             {{"run", rep.value("run_id", std::string())}, {"verdict", v}});
 }
 
-StepResult Switchover::follow_hooks() {
+StepResult Switchover::follow_hooks(const StepCall &s) {
     json d = json::object();
     std::vector<std::string> done;
     for (const Node *n : followers()) {
         json rep = pgpool_follows_
-                       ? wait_hook("follow_primary", *n, "follow_primary_command for node " + std::to_string(n->id))
+                       ? wait_hook("follow_primary", *n, "follow_primary_command for node " + std::to_string(n->id),
+                                   s.timeout())
                        : follow(*n);
         std::string how = spelling(note_rejoin(*n, rep));
         d[std::to_string(n->id)] = how;
@@ -562,7 +548,7 @@ StepResult Switchover::follow_hooks() {
                             {{"rejoin", d}});
 }
 
-StepResult Switchover::pgpool_view() {
+StepResult Switchover::pgpool_view(const StepCall &s) {
     Stopwatch sw;
     std::string last;
     for (;;) {
@@ -582,9 +568,9 @@ StepResult Switchover::pgpool_view() {
             last = e.what(); // pgpool restarting its children: look again
         }
         if (right) return StepResult::done("pgpool: " + last);
-        if (sw.seconds() >= ctx_.cfg.follow_timeout)
+        if (sw.seconds() >= s.timeout())
             throw Error(PGFO_ERR_TIMEOUT, "pgpool's view is not right " + std::to_string(static_cast<int>(
-                                              ctx_.cfg.follow_timeout)) + " s after the switchover (" + last +
+                                              s.timeout())) + " s after the switchover (" + last +
                                               "). State: " + describe_roles(node_roles(ctx_)));
         poll_sleep(ctx_.cfg);
     }
@@ -593,22 +579,29 @@ StepResult Switchover::pgpool_view() {
 // Every step a switchover would run, with its timeout, for the dry run.
 json Switchover::plan() const {
     json plan = json::array();
-    auto add = [&](const std::string &run, const std::string &step, const std::string &what) {
-        plan.push_back({{"run", run}, {"step", step}, {"what", what}, {"timeout_s", step_timeout(ctx_.cfg, step)}});
+    auto add = [&](const std::string &run, const std::string &step, const std::string &what, StepTimeout t) {
+        plan.push_back({{"run", run}, {"step", step}, {"what", what}, {"timeout_s", timeout_seconds(ctx_.cfg, t)}});
     };
     for (const auto &s : kSwitchover)
-        if (!s.pgpool_only || via_pgpool_) add("switchover", s.name, s.what);
+        if (!s.pgpool_only || via_pgpool_) add("switchover", s.name, s.what, s.timeout);
     if (via_pgpool_)
-        for (const auto &s : kViaPgpool) add("switchover", s.name, s.what);
+        for (const auto &s : kViaPgpool) add("switchover", s.name, s.what, s.timeout);
     const std::string by = via_pgpool_ ? " (pgpool's hook)" : "";
-    for (const auto &s : primary_failover_steps()) add("failover" + by, s.name, s.what);
+    for (const auto &s : primary_failover_steps()) add("failover" + by, s.name, s.what, s.timeout);
     for (const Node *n : followers())
         for (const auto &s : follow_primary_steps())
-            add("follow_primary node " + std::to_string(n->id) + by, s.name, s.what);
+            add("follow_primary node " + std::to_string(n->id) + by, s.name, s.what, s.timeout);
     return plan;
 }
 
 } // namespace
+
+std::vector<StepInfo> switchover_steps() {
+    std::vector<StepInfo> v;
+    for (const auto &s : kSwitchover) v.push_back(step_info(s, s.pgpool_only ? "through pgpool" : ""));
+    for (const auto &s : kViaPgpool) v.push_back(step_info(s, "through pgpool"));
+    return v;
+}
 
 void switchover(Context &ctx, int target) {
     const Node &to = node_by_id(ctx.cfg, target);
@@ -629,7 +622,7 @@ void switchover(Context &ctx, int target) {
             // the probe starts before the checkpoint, so that it sees the writes the old primary still takes
             if (std::string(s.name) == "checkpoint" && !ctx.dry_run)
                 probe = std::make_unique<WriteProbe>(ctx.cfg, *so.from(), to);
-            run.step(s.name, s.what, [&] { return (so.*s.fn)(); });
+            run.step(s, [&](const StepCall &c) { return (so.*s.fn)(c); });
             if (std::string(s.name) == "failover_hook") end_probe(ctx.cfg.promote_timeout);
         }
     };
@@ -648,8 +641,9 @@ void switchover(Context &ctx, int target) {
         if (so.via_pgpool()) {
             // pgpool runs the failover and the follows: leave its hooks the note
             // they hand their reports back through, void once every hook had its time
-            double bound = step_timeout(ctx.cfg, "failover_hook") + ctx.cfg.follow_timeout + 60 +
-                           step_timeout(ctx.cfg, "follow_hook") * static_cast<double>(so.followers().size());
+            double bound = timeout_seconds(ctx.cfg, StepTimeout::FailoverHook) + ctx.cfg.follow_timeout + 60 +
+                           timeout_seconds(ctx.cfg, StepTimeout::FollowHook) *
+                               static_cast<double>(so.followers().size());
             so.handover = std::make_unique<SwitchoverHandover>(ctx, so.from()->id, to.id, bound);
             steps(kViaPgpool);
         } else {

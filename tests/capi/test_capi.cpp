@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -516,4 +517,90 @@ TEST(CApiFork, ChildFreesContextWithAWebhookWorker) {
     EXPECT_EQ(rx.count("test.after"), 1);
     EXPECT_EQ(json_files(spool), std::vector<std::string>{});
     rmdir(spool.c_str());
+}
+
+// pgfo_wait_shutdown on a node whose host cannot be reached (every ssh exits
+// 255, ping answers nothing): not proven down, so on_unclean decides, as for
+// a failover's old primary. PGFO_ERR_UNCLEAN means on_unclean = abort or a
+// failed fence (include/pgfailover.h), not "unreachable" whatever the policy.
+namespace {
+class UnreachableHost : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/pgfo-capi-ssh-XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        const std::string ssh = dir_ + "/ssh";
+        std::ofstream(ssh) << "#!/bin/sh\necho 'ssh: connect to host 127.0.0.1 port 22: Connection refused' >&2\n"
+                              "exit 255\n";
+        chmod(ssh.c_str(), 0700);
+        const char *p = std::getenv("PATH");
+        old_path_ = p ? p : "";
+        setenv("PATH", (dir_ + ":" + old_path_).c_str(), 1);
+        for (auto [k, v] : {std::pair{"host", "127.0.0.1"}, {"port", "1"}, {"access", "ssh"},
+                            {"data_directory", "/nonexistent/pgdata"}})
+            ASSERT_EQ(pgfo_ctx_set(ctx.c, "node.0", k, v), PGFO_OK) << k << ": " << pgfo_ctx_errmsg(ctx.c);
+        ASSERT_EQ(pgfo_ctx_set(ctx.c, "timeouts", "unreachable", "0.3"), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+        ASSERT_EQ(pgfo_ctx_set(ctx.c, "timeouts", "poll_interval", "0.05"), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+        ASSERT_EQ(pgfo_ctx_set_event_callback(ctx.c, on_event, &seen), PGFO_OK);
+    }
+    void TearDown() override {
+        setenv("PATH", old_path_.c_str(), 1);
+        std::remove((dir_ + "/ssh").c_str());
+        rmdir(dir_.c_str());
+    }
+    pgfo_status_t wait(const char *on_unclean) {
+        EXPECT_EQ(pgfo_ctx_set(ctx.c, "policy", "on_unclean", on_unclean), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+        seen.names.clear();
+        return pgfo_wait_shutdown(ctx.c, 0, 20);
+    }
+    Ctx ctx;
+    Seen seen;
+    std::string dir_, old_path_;
+};
+} // namespace
+
+TEST_F(UnreachableHost, AbortIsUnclean) {
+    EXPECT_EQ(wait("abort"), PGFO_ERR_UNCLEAN);
+    std::string msg = pgfo_ctx_errmsg(ctx.c);
+    EXPECT_NE(msg.find("host unreachable"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("on_unclean = abort"), std::string::npos) << msg;
+}
+
+TEST_F(UnreachableHost, PromoteCountsItDownAndSaysUnclean) {
+    EXPECT_EQ(wait("promote"), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+    std::string report = pgfo_ctx_result_json(ctx.c);
+    EXPECT_NE(report.find("\"host_unreachable\":true"), std::string::npos) << report;
+    EXPECT_NE(report.find("on_unclean = promote"), std::string::npos) << report;
+    EXPECT_NE(report.find("\"unclean\":"), std::string::npos) << report;
+}
+
+TEST_F(UnreachableHost, FenceRunsTheFenceCommand) {
+    ASSERT_EQ(pgfo_ctx_set(ctx.c, "fencing", "command", "/bin/true"), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+    EXPECT_EQ(wait("fence"), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+    std::vector<std::string> want = {"step.started", "step.started", "fence.started", "fence.succeeded",
+                                     "step.succeeded", "step.succeeded"};
+    EXPECT_EQ(seen.names, want);
+    ASSERT_EQ(pgfo_ctx_set(ctx.c, "fencing", "command", "/bin/false"), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+    EXPECT_EQ(wait("fence"), PGFO_ERR_UNCLEAN);
+    EXPECT_NE(std::string(pgfo_ctx_errmsg(ctx.c)).find("the fence command"), std::string::npos)
+        << pgfo_ctx_errmsg(ctx.c);
+}
+
+TEST(CApi, PlanListsTheBuiltInTablesWithTheirContracts) {
+    Ctx ctx; // no configuration needed
+    ASSERT_EQ(pgfo_plan(ctx.c, "failover"), PGFO_OK) << pgfo_ctx_errmsg(ctx.c);
+    std::string j = pgfo_ctx_result_json(ctx.c);
+    EXPECT_NE(j.find("\"run\":\"failover\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"run\":\"standby_failure\""), std::string::npos) << j;
+    EXPECT_EQ(j.find("\"run\":\"follow_primary\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"step\":\"wait_shutdown\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"timeout\":\"[timeouts] shutdown\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"dry_run_summary\":\"dry run: nothing promoted\""), std::string::npos) << j;
+    ASSERT_EQ(pgfo_plan(ctx.c, nullptr), PGFO_OK);
+    j = pgfo_ctx_result_json(ctx.c);
+    for (const char *run : {"failover", "standby_failure", "follow_primary", "switchover", "step"})
+        EXPECT_NE(j.find(std::string("\"run\":\"") + run + "\""), std::string::npos) << run;
+    EXPECT_EQ(pgfo_plan(ctx.c, "failback"), PGFO_ERR_USAGE);
+    EXPECT_NE(std::string(pgfo_ctx_errmsg(ctx.c)).find("unknown procedure 'failback'"), std::string::npos);
 }

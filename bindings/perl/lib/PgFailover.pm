@@ -82,6 +82,8 @@ for my $f (
     [pgfo_ctx_result_json => ['opaque'] => 'string'],
     # since webhooks; older libraries lack it (flush_events then dies)
     [pgfo_ctx_flush_events => ['opaque', 'double'] => 'int', 'optional'],
+    # since step contracts
+    [pgfo_plan => ['opaque', 'string'] => 'int', 'optional'],
 ) {
     my ($name, $args, $ret, $optional) = @$f;
     next if $optional && !$ffi->find_symbol($name);
@@ -354,6 +356,14 @@ sub status {
     my ($self) = @_;
     $self->_call('pgfo_status');
     return $self->result->{cluster};
+}
+
+# The built-in step tables with their contracts: array ref of procedures
+# (procedure: 'failover', 'follow-primary', 'switchover', 'single-steps', or undef for all).
+sub plan {
+    my ($self, $procedure) = @_;
+    $self->_call(pgfo_plan => $procedure);
+    return $self->result->{procedures};
 }
 
 # Array ref of problems ([] when none); problems are returned, not thrown.

@@ -155,11 +155,13 @@ _PROTOTYPES = {
     "pgfo_ctx_result_json": (ctypes.c_char_p, [_CtxP]),
     # since webhooks; absent from older libraries (see _OPTIONAL)
     "pgfo_ctx_flush_events": (_status, [_CtxP, ctypes.c_double]),
+    # since step contracts; absent from older libraries
+    "pgfo_plan": (_status, [_CtxP, ctypes.c_char_p]),
 }
 
 # Functions a library may lack (added after 0.1.0's first release): declared
 # when the library exports them, else the method that needs one raises.
-_OPTIONAL = {"pgfo_ctx_flush_events"}
+_OPTIONAL = {"pgfo_ctx_flush_events", "pgfo_plan"}
 
 _lib = None
 _lib_lock = threading.Lock()
@@ -585,6 +587,13 @@ class Context:
         """Every configured node (the report's "cluster" list)."""
         self._call(self._lib.pgfo_status)
         return self.result()["cluster"]
+
+    def plan(self, procedure=None):
+        """The built-in step tables with their contracts (timeout key, dry
+        run, events): the report's "procedures" list. procedure: "failover",
+        "follow-primary", "switchover", "single-steps", or None for all."""
+        self._call(self._lib.pgfo_plan, None if procedure is None else procedure.encode())
+        return self.result()["procedures"]
 
     def check(self):
         """Problems that would stop a failover: [] when there are none.
