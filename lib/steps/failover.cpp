@@ -19,6 +19,10 @@
 #include "steps/handover.h"
 #include "steps/outcome.h"
 #include "steps/ops.h"
+#include "steps/shutdown.h"
+#include "steps/promotion.h"
+#include "steps/sync_rep.h"
+#include "steps/rejoin.h"
 #include "steps/runner.h"
 #include "steps/slots.h"
 
@@ -37,20 +41,6 @@ const char *pid_state_name(PidFileState s) {
 
 // Application names a new synchronous_standby_names may name: standbys
 // streaming from `conn` right now (they may not be pgpool nodes), and
-// configured nodes other than `excluded` that answer and are in recovery.
-// Those still stream from the old primary: pgpool's follow_primary_command
-// repoints them, and until it has, commits wait for them; when follow-primary
-// fails to bring one back, it drops it again.
-std::vector<std::string> available_standbys(Context &ctx, PgConn &conn, const std::set<int> &excluded,
-                                            const std::string &excluded_name) {
-    std::vector<std::string> names;
-    for (const auto &r : node_roles(ctx, excluded))
-        if (r.kind == NodeRole::Standby) names.push_back(r.node->app_name());
-    for (const auto &name : streaming_standbys(ctx, conn))
-        if (name != excluded_name) names.push_back(name);
-    return names;
-}
-
 void take_advisory_lock(Context &ctx, PgConn &conn, const StepCall &s) {
     // Runners on any host meet at the nodes themselves: a session advisory
     // lock works on a hot standby and survives its promotion, as the
@@ -220,7 +210,7 @@ void PrimaryFailover::unclean(const std::string &reason) {
 StepResult PrimaryFailover::lock(const StepCall &s) {
     conn_.emplace(PgConn::open(cand_, ctx_.cfg));
     s.before_changes("no locks taken");
-    file_lock_ = std::make_unique<FileLock>(lock_file_path(ctx_.cfg), s.timeout(), ctx_.cfg.poll_interval);
+    file_lock_ = cluster_lock(ctx_.cfg, s.timeout());
     // A lock file only serialises runs on this host. Two pgpool nodes (or an
     // operator elsewhere) may pick different candidates, so the advisory lock
     // is taken on every standby that answers, always in node id order: any
@@ -496,26 +486,24 @@ StepResult PrimaryFailover::sync_standbys(const StepCall &s) {
     json d = {{"before", sync_before_}};
     if (old_is_standby_) // follow-primary has set it for the old primary as a standby
         return StepResult::skip("the old primary already runs as a standby: '" + sync_before_ + "' left as it is", d);
-    if (ctx_.cfg.sync_policy == SyncPolicy::Keep)
-        return StepResult::skip("sync_standby_names = keep: left as '" + sync_before_ + "'", d);
-    if (ctx_.cfg.sync_policy == SyncPolicy::Async) {
-        sync_after_ = "";
-    } else {
+    std::vector<std::string> avail;
+    if (ctx_.cfg.sync_policy == SyncPolicy::Adapt) {
         std::set<int> excluded = silent_; // not asked again before the promotion (see lock)
         excluded.insert({old_.id, cand_.id});
-        auto avail = available_standbys(ctx_, *conn_, excluded, old_.app_name());
-        sync_after_ = restrict_sync_names(sync_before_, avail);
+        avail = available_standbys(ctx_, *conn_, excluded, old_.app_name());
         d["available"] = avail;
     }
+    auto after = repaired_sync_names(ctx_.cfg, sync_before_, avail);
+    if (!after) return StepResult::skip("sync_standby_names = keep: left as '" + sync_before_ + "'", d);
+    sync_after_ = *after;
     d["after"] = sync_after_;
     if (sync_after_ == sync_before_)
         return StepResult::skip("synchronous_standby_names '" + sync_before_ + "' already fits", d);
     s.before_changes("would change synchronous_standby_names from '" + sync_before_ + "' to '" + sync_after_ + "'", d);
-    set_sync_standbys(ctx_, *conn_, sync_after_);
+    std::string sum = change_sync_standbys(ctx_, *conn_, "sync_standbys", sync_before_, sync_after_,
+                                           {{"candidate", node_json(cand_)}});
     sync_changed_ = true;
-    ctx_.emit(ev::kSyncChanged, "sync_standbys", sync_after_.empty() ? "warning" : "info",
-              {{"nodes", {{"candidate", node_json(cand_)}}}, {"before", sync_before_}, {"after", sync_after_}});
-    return StepResult::done("synchronous_standby_names '" + sync_before_ + "' -> '" + sync_after_ + "'", d);
+    return StepResult::done(sum, d);
 }
 
 StepResult PrimaryFailover::promote(const StepCall &s) {
@@ -850,7 +838,7 @@ public:
     StandbyFailure(Context &ctx, const Node &failed, const Node &primary) : ctx_(ctx), failed_(failed), p_(primary) {}
 
     StepResult lock(const StepCall &s) {
-        lock_ = std::make_unique<FileLock>(lock_file_path(ctx_.cfg), s.timeout(), ctx_.cfg.poll_interval);
+        lock_ = cluster_lock(ctx_.cfg, s.timeout());
         return StepResult::done("holding " + lock_file_path(ctx_.cfg));
     }
     StepResult sync_standbys(const StepCall &s);
@@ -877,23 +865,22 @@ StepResult StandbyFailure::sync_standbys(const StepCall &s) {
     conn_.emplace(PgConn::open(p_, ctx_.cfg));
     before = current_sync_standbys(*conn_, s.command());
     json d = {{"before", before}};
-    if (ctx_.cfg.sync_policy == SyncPolicy::Keep)
-        return StepResult::skip("sync_standby_names = keep: left as '" + before + "'", d);
-    if (ctx_.cfg.sync_policy == SyncPolicy::Async) after = "";
-    else after = restrict_sync_names(before, available_standbys(ctx_, *conn_, {failed_.id, p_.id},
-                                                                failed_.app_name()));
+    std::vector<std::string> avail;
+    if (ctx_.cfg.sync_policy == SyncPolicy::Adapt)
+        avail = available_standbys(ctx_, *conn_, {failed_.id, p_.id}, failed_.app_name());
+    auto repaired = repaired_sync_names(ctx_.cfg, before, avail);
+    if (!repaired) return StepResult::skip("sync_standby_names = keep: left as '" + before + "'", d);
+    after = *repaired;
     d["after"] = after;
     if (after == before)
         return StepResult::skip("synchronous_standby_names '" + before + "' does not depend on " +
                                     node_label(failed_) + ": nothing changed",
                                 d);
     s.before_changes("would change synchronous_standby_names from '" + before + "' to '" + after + "'", d);
-    set_sync_standbys(ctx_, *conn_, after);
+    std::string sum = change_sync_standbys(ctx_, *conn_, "sync_standbys", before, after,
+                                           {{"primary", node_json(p_)}, {"failed", node_json(failed_)}});
     changed = true;
-    ctx_.emit(ev::kSyncChanged, "sync_standbys", after.empty() ? "warning" : "info",
-              {{"nodes", {{"primary", node_json(p_)}, {"failed", node_json(failed_)}}}, {"before", before},
-               {"after", after}});
-    return StepResult::done("synchronous_standby_names '" + before + "' -> '" + after + "'", d);
+    return StepResult::done(sum, d);
 }
 
 void run_standby_failure(Context &ctx, const Node &failed, const Node *primary) {

@@ -24,6 +24,11 @@
 #include "steps/handover.h"
 #include "steps/outcome.h"
 #include "steps/ops.h"
+#include "steps/shutdown.h"
+#include "steps/promotion.h"
+#include "steps/sync_rep.h"
+#include "steps/rejoin.h"
+#include "steps/pcp.h"
 #include "steps/runner.h"
 #include "steps/slots.h"
 
@@ -130,9 +135,8 @@ const FollowStep kFollowPrimary[] = {
 };
 
 StepResult FollowPrimary::lock(const StepCall &s) {
-    std::string path = lock_file_path(ctx_.cfg) + ".node" + std::to_string(f_.id);
-    lock_ = std::make_unique<FileLock>(path, s.timeout(), ctx_.cfg.poll_interval);
-    return StepResult::done("holding " + path);
+    lock_ = follower_lock(ctx_.cfg, f_.id, s.timeout());
+    return StepResult::done("holding " + follower_lock_path(ctx_.cfg, f_.id));
 }
 
 StepResult FollowPrimary::inspect(const StepCall &s) {
@@ -145,10 +149,7 @@ StepResult FollowPrimary::inspect(const StepCall &s) {
                                    [&] { return read_control(ctx_, f_); });
     check_same_cluster(f_, mine, system_identifier(ctx_, *conn_), "the new primary " + node_label(p_));
     timeline_ = current_timeline(ctx_, *conn_);
-    if (timeline_ > 1) {
-        auto text = conn_->scalar("SELECT pg_read_file($1)", {"pg_wal/" + history_file_name(timeline_)}, s.command());
-        if (text) history_ = parse_history(*text);
-    }
+    history_ = server_history(*conn_, timeline_, s.command()).value_or(std::vector<HistoryEntry>{});
     json d = {{"primary_timeline", timeline_}};
     bool listed = false;
     for (const auto &name : streaming_standbys(ctx_, *conn_))
@@ -316,7 +317,7 @@ StepResult FollowPrimary::restore_sync(const StepCall &s) {
     if (target.empty()) return StepResult::skip("no [replication] synchronous_standby_names to restore");
     s.before_changes("");
     // Followers of one primary restore it one at a time, each from what streams then.
-    FileLock cluster(lock_file_path(ctx_.cfg), s.timeout(), ctx_.cfg.poll_interval);
+    auto cluster = cluster_lock(ctx_.cfg, s.timeout());
     std::vector<std::string> avail;
     for (const auto &name : streaming_standbys(ctx_, *conn_))
         if (name != p_.app_name()) avail.push_back(name);
@@ -325,11 +326,10 @@ StepResult FollowPrimary::restore_sync(const StepCall &s) {
     json d = {{"target", target}, {"before", before}, {"after", sync_after_}, {"streaming", avail}};
     if (sync_after_ == before)
         return StepResult::skip("synchronous_standby_names already '" + before + "'", d);
-    set_sync_standbys(ctx_, *conn_, sync_after_);
+    std::string sum =
+        change_sync_standbys(ctx_, *conn_, "restore_sync", before, sync_after_, {{"primary", node_json(p_)}}, "info");
     sync_changed_ = true;
-    ctx_.emit(ev::kSyncChanged, "restore_sync", "info",
-              {{"before", before}, {"after", sync_after_}, {"nodes", {{"primary", node_json(p_)}}}});
-    return StepResult::done("synchronous_standby_names '" + before + "' -> '" + sync_after_ + "'", d);
+    return StepResult::done(sum, d);
 }
 
 StepResult FollowPrimary::attach(const StepCall &s) {
@@ -447,7 +447,7 @@ StepResult FollowPrimary::standby_slots(const StepCall &s) {
     if (!failover_slots_available(conn_->server_version()))
         return StepResult::skip(failover_slots_unavailable(node_label(p_), conn_->server_version()));
     // Followers of one primary change it one at a time, each from what streams then.
-    FileLock cluster(lock_file_path(ctx_.cfg), s.timeout(), ctx_.cfg.poll_interval);
+    auto cluster = cluster_lock(ctx_.cfg, s.timeout());
     StandbySlots ss = update_standby_slots(ctx_, *conn_, false);
     if (!ss.applies) return StepResult::skip("no failover slots on " + node_label(p_), ss.to_json());
     if (!ss.changed) return StepResult::skip("synchronized_standby_slots already '" + ss.before + "'", ss.to_json());
@@ -475,7 +475,7 @@ std::string drop_from_sync_standbys(Context &ctx, const Node &f, const Node &p) 
     if (ctx.dry_run || ctx.cfg.sync_policy == SyncPolicy::Keep) return "";
     const std::string name = f.app_name();
     try {
-        FileLock cluster(lock_file_path(ctx.cfg), ctx.cfg.lock_timeout, ctx.cfg.poll_interval);
+        auto cluster = cluster_lock(ctx.cfg, ctx.cfg.lock_timeout);
         PgConn conn = PgConn::open(p, ctx.cfg);
         if (in_recovery(conn, ctx.cfg.command_timeout)) return "";
         std::string before = current_sync_standbys(conn, ctx.cfg.command_timeout);
@@ -487,9 +487,8 @@ std::string drop_from_sync_standbys(Context &ctx, const Node &f, const Node &p) 
         }
         if (!named) return "";
         std::string after = restrict_sync_names(before, others);
-        set_sync_standbys(ctx, conn, after);
-        ctx.emit(ev::kSyncChanged, "follow_primary", "warning",
-                 {{"before", before}, {"after", after}, {"nodes", {{"primary", node_json(p)}, {"failed", node_json(f)}}}});
+        change_sync_standbys(ctx, conn, "follow_primary", before, after,
+                             {{"primary", node_json(p)}, {"failed", node_json(f)}}, "warning");
         return "; '" + name + "' dropped from synchronous_standby_names on " + node_label(p) + " ('" + before +
                "' -> '" + after + "'): commits no longer wait for it";
     } catch (const Error &e) {
@@ -595,12 +594,8 @@ RejoinDecision rejoin_decision(Context &ctx, int follower, int primary) {
     PgConn conn = PgConn::open(p, ctx.cfg);
     if (in_recovery(conn, ctx.cfg.command_timeout)) throw Error(PGFO_ERR_STATE, node_label(p) + " is in recovery: it is not a primary");
     uint32_t timeline = current_timeline(ctx, conn);
-    std::vector<HistoryEntry> history;
-    if (timeline > 1) {
-        auto text = conn.scalar("SELECT pg_read_file($1)", {"pg_wal/" + history_file_name(timeline)},
-                                ctx.cfg.command_timeout);
-        if (text) history = parse_history(*text);
-    }
+    std::vector<HistoryEntry> history =
+        server_history(conn, timeline, ctx.cfg.command_timeout).value_or(std::vector<HistoryEntry>{});
     if (!check_down(ctx, f).exited())
         throw Error(PGFO_ERR_STATE, node_label(f) + " is running: its WAL end is read from pg_control once it is "
                                                     "stopped (follow-primary stops it itself)");

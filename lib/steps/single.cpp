@@ -8,6 +8,9 @@
 #include "steps/fence.h"
 #include "steps/follow.h"
 #include "steps/ops.h"
+#include "steps/shutdown.h"
+#include "steps/promotion.h"
+#include "steps/sync_rep.h"
 #include "steps/runner.h"
 
 namespace pgfo {

@@ -13,6 +13,8 @@
 #include "pg/crc32c.h"
 #include "remote/exec.h"
 #include "steps/ops.h"
+#include "steps/promotion.h"
+#include "steps/rejoin.h"
 
 namespace pgfo {
 namespace {

@@ -16,6 +16,9 @@
 #include "config/sync_names.h"
 #include "config/pgpool_conf.h"
 #include "steps/ops.h"
+#include "steps/promotion.h"
+#include "steps/sync_rep.h"
+#include "steps/rejoin.h"
 #include "steps/runner.h"
 #include "steps/slots.h"
 
@@ -290,7 +293,7 @@ void cluster_check(Context &ctx) {
                         p.add(who, "cannot read " + n.data_directory + "/global/pg_control",
                               "run pgfailover as the user that owns the data directory");
                     // what the remote scripts and the stop/start commands need, over the same path
-                    std::string pg_ctl = n.bin_directory.empty() ? "pg_ctl" : n.bin_directory + "/pg_ctl";
+                    const std::string pg_ctl = bin_path(n, "pg_ctl");
                     for (const auto &piece : access->missing_programs(pg_ctl, cfg.command_timeout)) {
                         bool is_pg_ctl = piece.compare(0, pg_ctl.size() + 1, pg_ctl + " ") == 0;
                         p.add(who, "missing on the node (" + access->describe() + "): " + piece,

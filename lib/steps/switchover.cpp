@@ -23,6 +23,9 @@
 #include "steps/outcome.h"
 #include "steps/handover.h"
 #include "steps/ops.h"
+#include "steps/promotion.h"
+#include "steps/sync_rep.h"
+#include "steps/pcp.h"
 #include "steps/runner.h"
 
 namespace pgfo {

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "steps/ops.h"
+#include "steps/rejoin.h"
 
 using namespace pgfo;
 
