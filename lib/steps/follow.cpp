@@ -212,7 +212,7 @@ StepResult FollowPrimary::stop_follower(const StepCall &s) {
         if (down_) return StepResult::skip("the node is down");
     }
     s.before_changes("would stop it with pg_ctl stop -m fast");
-    stop_node(ctx_, f_); // within [timeouts] shutdown (steps/ops.cpp applies it)
+    stop_node(ctx_, f_, s.timeout());
     down_ = true;
     return StepResult::done("stopped (fast)");
 }
@@ -261,7 +261,7 @@ StepResult FollowPrimary::rewind(const StepCall &s) {
                                                        "nor data checksums, which pg_rewind requires; left down");
     s.before_changes("would run pg_rewind from " + node_label(p_));
     KeptConfig kept = keep_config_files(ctx_, f_);
-    run_pg_rewind(ctx_, f_, p_); // within [timeouts] rewind (steps/ops.cpp applies it)
+    run_pg_rewind(ctx_, f_, p_, s.timeout());
     restore_config_files(ctx_, f_, kept); // pg_rewind copies the source's; the node keeps its own
     how_ = Rejoin::Rewound;
     return StepResult::done("pg_rewind from " + node_label(p_) + " done; the node's own configuration files kept");

@@ -332,7 +332,7 @@ void restore_config_files(Context &ctx, const Node &node, const KeptConfig &kept
     for (const auto &[path, text] : kept.files) access->write_file(path, text, ctx.cfg.command_timeout);
 }
 
-void run_pg_rewind(Context &ctx, const Node &target, const Node &source) {
+void run_pg_rewind(Context &ctx, const Node &target, const Node &source, double timeout) {
     const Config &c = ctx.cfg;
     const Node &src = source;
     std::string ci = "host=" + conninfo_value(src.host) + " port=" + std::to_string(src.port) +
@@ -344,10 +344,10 @@ void run_pg_rewind(Context &ctx, const Node &target, const Node &source) {
                                      "--source-server", ci, "--progress"};
     // pg_rewind reads the source's timeline from its pg_control, which a
     // fresh promotion updates only at the next checkpoint: make sure of it.
-    PgConn(PgConn::open(src, c)).query("CHECKPOINT", {}, c.rewind_timeout);
+    PgConn(PgConn::open(src, c)).query("CHECKPOINT", {}, timeout);
     auto access = make_node_access(target);
     ctx.log().info("{}: {} (via {})", node_label(target), describe_argv(argv), access->describe());
-    ExecResult r = access->run(argv, c.rewind_timeout);
+    ExecResult r = access->run(argv, timeout);
     if (!r.ok()) throw Error(PGFO_ERR_EXEC, node_label(target) + ": " + exec_failure(argv, r));
     std::string out = r.out + r.err;
     if (out.find("no rewind required") != std::string::npos)

@@ -90,7 +90,8 @@ struct KeptConfig {
 KeptConfig keep_config_files(Context &ctx, const Node &node);
 void restore_config_files(Context &ctx, const Node &node, const KeptConfig &kept);
 
-// pg_rewind --target-pgdata <dir> --source-server <conninfo of source>.
-void run_pg_rewind(Context &ctx, const Node &target, const Node &source);
+// pg_rewind --target-pgdata <dir> --source-server <conninfo of source>,
+// after a CHECKPOINT on the source; each within `timeout` seconds.
+void run_pg_rewind(Context &ctx, const Node &target, const Node &source, double timeout);
 
 } // namespace pgfo

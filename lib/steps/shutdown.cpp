@@ -228,9 +228,9 @@ void request_fast_stop(Context &ctx, const Node &node) {
 }
 
 
-void stop_node(Context &ctx, const Node &node) {
+void stop_node(Context &ctx, const Node &node, double timeout) {
     request_fast_stop(ctx, node);
-    ShutdownWait w = wait_shutdown(ctx, node, ctx.cfg.shutdown_timeout, WaitFor::Exit);
+    ShutdownWait w = wait_shutdown(ctx, node, timeout, WaitFor::Exit);
     if (w.last.host_unreachable)
         throw Error(PGFO_ERR_EXEC, node_label(node) + ": host unreachable while stopping: " + w.last.access_error);
 }

@@ -101,7 +101,9 @@ void check_same_cluster(const Node &node, const ControlData &c, uint64_t expecte
 void request_fast_stop(Context &ctx, const Node &node);
 
 
-// Stop the node in fast mode and wait until it is down (shutdown timeout).
-void stop_node(Context &ctx, const Node &node);
+// Stop the node in fast mode and wait up to `timeout` seconds until its
+// postmaster has exited (then [timeouts] postmaster_exit after its shutdown
+// checkpoint, see wait_shutdown).
+void stop_node(Context &ctx, const Node &node, double timeout);
 
 } // namespace pgfo
