@@ -203,6 +203,7 @@ public:
     StepResult pgpool_view(const StepCall &s);
 
     bool via_pgpool() const { return via_pgpool_; }
+    bool through_pgpool() { return via_pgpool_; } // a row's `applies`
     const Node *from() const { return from_; }
     const std::vector<const Node *> &others() const { return others_; }
     // the old primary, then every other standby
@@ -253,17 +254,10 @@ private:
     std::optional<PgConn> conn_; // to the primary
 };
 
-struct SwitchoverStep {
-    const char *name;
-    const char *what;
-    StepTimeout timeout;
-    DryRun dry_run;
-    std::vector<const char *> events;
-    StepResult (Switchover::*fn)(const StepCall &);
-    bool pgpool_only = false; // a step of the switchover through pgpool
-};
+// A row whose `applies` is set is a step of the switchover through pgpool only.
+using SwitchoverStep = StepRow<Switchover>;
 
-// name, what it does, timeout, dry run, events, body, pgpool only
+// name, what it does, timeout, dry run, events, body, through pgpool only
 const SwitchoverStep kSwitchover[] = {
     {"preflight", "find the primary; the target must be a standby streaming from it", StepTimeout::Connect,
      kDryRunRuns, {}, &Switchover::preflight},
@@ -272,7 +266,7 @@ const SwitchoverStep kSwitchover[] = {
      StepTimeout::None, kDryRunRuns, {}, &Switchover::gates},
     {"pgpool_gate", "through pgpool ([pcp], [switchover] pgpool = auto): pcp_promote_node has --switchover, "
                     "pgpool.conf's hooks are pgfailover's, pgpool sees the primary and the target up",
-     StepTimeout::None, kDryRunRuns, {}, &Switchover::pgpool_gate, true},
+     StepTimeout::None, kDryRunRuns, {}, &Switchover::pgpool_gate, &Switchover::through_pgpool},
     {"checkpoint", "CHECKPOINT on the primary while it still serves writes ([switchover] checkpoint), so that "
                    "its shutdown checkpoint has little left to write",
      StepTimeout::Shutdown, kDryRunStops, {}, &Switchover::checkpoint},
@@ -285,16 +279,16 @@ const SwitchoverStep kViaPgpool[] = {
     {"pcp_promote", "ask pgpool to switch over: pcp_promote_node --switchover -n <target>; pgpool detaches the "
                     "primary and runs its failover_command, then follow_primary_command for every other node",
      StepTimeout::None, dry_run_skips("would run pcp_promote_node --switchover"), {}, &Switchover::pcp_promote,
-     true},
+     &Switchover::through_pgpool},
     {"failover_hook", "wait for pgpool's failover_command (pgfailover failover) to report: it stops the primary "
                       "in fast mode and promotes the target only once that is safe",
-     StepTimeout::FailoverHook, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::failover_hook, true},
+     StepTimeout::FailoverHook, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::failover_hook, &Switchover::through_pgpool},
     {"follow_hooks", "wait for pgpool's follow_primary_command (pgfailover follow-primary) to report for the old "
                      "primary and every other standby",
-     StepTimeout::FollowHook, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::follow_hooks, true},
+     StepTimeout::FollowHook, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::follow_hooks, &Switchover::through_pgpool},
     {"pgpool_view", "wait until pgpool shows the target as its primary and every follower up as a standby "
                     "(pcp_node_info)",
-     StepTimeout::Follow, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::pgpool_view, true},
+     StepTimeout::Follow, dry_run_skips("nothing asked of pgpool"), {}, &Switchover::pgpool_view, &Switchover::through_pgpool},
 };
 
 StepResult Switchover::preflight(const StepCall &s) {
@@ -586,7 +580,7 @@ json Switchover::plan() const {
         plan.push_back({{"run", run}, {"step", step}, {"what", what}, {"timeout_s", timeout_seconds(ctx_.cfg, t)}});
     };
     for (const auto &s : kSwitchover)
-        if (!s.pgpool_only || via_pgpool_) add("switchover", s.name, s.what, s.timeout);
+        if (!s.applies || via_pgpool_) add("switchover", s.name, s.what, s.timeout);
     if (via_pgpool_)
         for (const auto &s : kViaPgpool) add("switchover", s.name, s.what, s.timeout);
     const std::string by = via_pgpool_ ? " (pgpool's hook)" : "";
@@ -601,7 +595,7 @@ json Switchover::plan() const {
 
 std::vector<StepInfo> switchover_steps() {
     std::vector<StepInfo> v;
-    for (const auto &s : kSwitchover) v.push_back(step_info(s, s.pgpool_only ? "through pgpool" : ""));
+    for (const auto &s : kSwitchover) v.push_back(step_info(s, s.applies ? "through pgpool" : ""));
     for (const auto &s : kViaPgpool) v.push_back(step_info(s, "through pgpool"));
     return v;
 }
@@ -621,7 +615,7 @@ void switchover(Context &ctx, int target) {
     };
     auto steps = [&](const auto &table) {
         for (const auto &s : table) {
-            if (s.pgpool_only && !so.via_pgpool()) continue;
+            if (s.applies && !(so.*s.applies)()) continue;
             // the probe starts before the checkpoint, so that it sees the writes the old primary still takes
             if (std::string(s.name) == "checkpoint" && !ctx.dry_run)
                 probe = std::make_unique<WriteProbe>(ctx.cfg, *so.from(), to);
