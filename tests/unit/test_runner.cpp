@@ -8,6 +8,7 @@
 
 #include "run/context.h"
 #include "core/error.h"
+#include "config/keys.h"
 #include "steps/events.h"
 #include "steps/failover.h"
 #include "steps/follow.h"
@@ -230,3 +231,21 @@ TEST(StepTables, RowsDeclareCatalogueEventsAndKnownTimeouts) {
 }
 
 } // namespace
+
+// A row's timeout key is a key of the configuration table ("[timeouts]
+// shutdown" is section timeouts, key shutdown), except the hooks' sums.
+TEST(StepTables, TimeoutKeysAreConfigurationKeys) {
+    for (StepTimeout t : {StepTimeout::Connect, StepTimeout::Command, StepTimeout::Lock, StepTimeout::Shutdown,
+                          StepTimeout::Catchup, StepTimeout::Promote, StepTimeout::Unreachable, StepTimeout::Follow,
+                          StepTimeout::Rewind}) {
+        const std::string k = timeout_key(t);
+        ASSERT_EQ(k.front(), '[') << k;
+        const size_t close = k.find("] ");
+        ASSERT_NE(close, std::string::npos) << k;
+        Section sec;
+        ASSERT_TRUE(section_of(k.substr(1, close - 1), sec)) << k;
+        const KeySpec *spec = find_key(sec, k.substr(close + 2));
+        ASSERT_NE(spec, nullptr) << k << " is not in the configuration's key table";
+        EXPECT_EQ(spec->type, KeyType::Seconds) << k;
+    }
+}
