@@ -34,7 +34,7 @@ const StepSpec kRejoinDecision = {"decide", "can the node follow the primary wit
                                   kDryRunRuns, {}};
 
 // The node a single step works on, as events and reports name nodes.
-json node_ids(const Node &n) { return {{"node", {{"id", n.id}, {"host", n.host}, {"port", n.port}}}}; }
+json node_ids(const Node &n) { return {{"node", node_json(n)}}; }
 
 // Run `row` alone under a Runner: it logs, times and emits events like a
 // step of a sequence, and leaves its report in the context.

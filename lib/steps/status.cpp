@@ -61,7 +61,8 @@ json archiver_status(Context &ctx, PgConn &c) {
 
 // One node's view: reachability, role, positions; pg_control when readable.
 json node_status(Context &ctx, const Node &n, std::optional<PgConn> &conn) {
-    json s = {{"id", n.id}, {"host", n.host}, {"port", n.port}, {"application_name", n.app_name()}};
+    json s = node_json(n);
+    s["application_name"] = n.app_name();
     pgfo_ping_t ping = ping_node(n, ctx.cfg);
     s["ping"] = ping_name(ping);
     s["reachable"] = ping == PGFO_PING_OK;
