@@ -33,21 +33,6 @@ struct StepResult {
     }
 };
 
-// A row of a procedure's step table (the class T holds the procedure's
-// state): its contract (steps/contract.h), its body and, when set, whether
-// it applies at all (false: a feature the cluster's servers do not have; no
-// events, no report entry).
-template <class T>
-struct StepRow {
-    const char *name;
-    const char *what;
-    StepTimeout timeout;
-    DryRun dry_run;
-    std::vector<const char *> events;
-    StepResult (T::*fn)(const StepCall &);
-    bool (T::*applies)() = nullptr;
-};
-
 // A row whose body is given where it runs (status, check, the single steps
 // of the C interface): the contract alone.
 struct StepSpec {
@@ -56,6 +41,17 @@ struct StepSpec {
     StepTimeout timeout;
     DryRun dry_run;
     std::vector<const char *> events;
+};
+
+// A row of a procedure's step table (the class T holds the procedure's
+// state): its contract, its body and, when set, whether it applies at all
+// (false: a feature the cluster's servers do not have; no events, no report
+// entry). Written flat, {name, what, timeout, dry run, events, body[, applies]}:
+// the contract's braces are elided.
+template <class T>
+struct StepRow : StepSpec {
+    StepResult (T::*fn)(const StepCall &);
+    bool (T::*applies)() = nullptr;
 };
 
 class Runner {
