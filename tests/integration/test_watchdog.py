@@ -29,7 +29,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 
-from pgcluster import HOST, SUPERUSER, PgCluster  # noqa: E402
+from pgcluster import HOST, SUPERUSER, MiniConn, PgCluster  # noqa: E402
 from pgfo import cli_path, read_reports, write_config  # noqa: E402
 from pgpool import PGPOOL, PgpoolWatchdog, pgpool_available, start_pool_writer  # noqa: E402
 
@@ -102,6 +102,11 @@ class WatchdogTest(unittest.TestCase):
         """How many times each pgpool ran `hook` ("failover" or "follow-primary")."""
         return [p.log_text().count("execute command: %s --config %s --json %s " % (
             cli_path(), self.cfgs[i], hook)) for i, p in enumerate(wd.pools)]
+
+    def cluster_name(self, i):
+        """cluster_name of pgpool i's pgfailover.conf (the advisory lock's key)."""
+        with open(self.cfgs[i]) as f:
+            return re.search(r"(?m)^cluster_name = (\S+)$", f.read()).group(1)
 
     def all_reports(self, paths):
         return [(i, r) for i, p in enumerate(paths) for r in read_reports(p)]
@@ -189,21 +194,36 @@ class WatchdogTest(unittest.TestCase):
         self.assertIsNotNone(leader)
         survivors = [i for i in range(COUNT) if i != leader]
         w = self.writer(wd, survivors[0])
-        # a slow shutdown checkpoint keeps the leader's hook in wait_shutdown
+        # The leader's hook must still be running when its pgpool dies. A slow
+        # shutdown checkpoint alone does not promise that: when pgpool sees the
+        # stop late, the hook finds the old primary already down and is done in
+        # 0.1 s, and pgpool's failover is over before the kill. So a session of
+        # this test holds the advisory lock that every run takes on the
+        # candidate first (lib/steps/failover.cpp, take_advisory_lock): the hook
+        # waits in its lock step until the leader has been killed, and then goes
+        # on, its pgpool gone, while the old primary still writes its shutdown
+        # checkpoint (the dirty buffers).
+        key = "pgfailover:" + self.cluster_name(leader)
+        holder = MiniConn(c.node(1).port, application_name="pgfo-test-lock")
+        self.addCleanup(holder.close)
+        holder.query("SELECT pg_advisory_lock(hashtext('%s'))" % key)
         secs = c.dirty_buffers(0, 600)
         stopper = c.stop_async(0, "fast")
         self.addCleanup(lambda: stopper.poll() is None and stopper.kill())
 
-        def in_wait():
+        def in_lock_step():
             try:
                 with open(self.logs[leader]) as f:
-                    return "step wait_shutdown:" in f.read()
+                    text = f.read()
             except OSError:
                 return False
-        self.wait_for("the leader's hook waiting for the shutdown", in_wait, 60)
+            return "step lock:" in text and "step lock done" not in text
+        self.wait_for("the leader's hook waiting in its lock step", in_lock_step, 60)
         wd.pools[leader].proc.send_signal(signal.SIGKILL)
         wd.pools[leader].proc.wait(10)
         t_kill = time.monotonic()
+        # within the hook's [timeouts] lock (10 s): it goes on now
+        holder.query("SELECT pg_advisory_unlock(hashtext('%s'))" % key)
         new_leader = wd.wait_leader(60, among=survivors, not_=leader)
         # the survivors' leader runs failover_command again; both runs end
         self.wait_for("a failover report from the new leader",
