@@ -195,7 +195,7 @@ class Pgpool:
             [PGPOOL, "-n", "-D", "-f", self.path("pgpool.conf"), "-F", self.path("pcp.conf"),
              "-a", self.path("pool_hba.conf")],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            cwd=self.dir, env=_clean_env())
+            cwd=self.dir, env=_clean_env(), start_new_session=True)
         return self
 
     def wait_ready(self, timeout=30):
@@ -227,6 +227,14 @@ class Pgpool:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        if self.proc is not None:
+            # What a pgpool killed with SIGKILL (test_watchdog) left behind: its
+            # heartbeat, health check and worker processes, and the hooks it ran,
+            # all in its own process group.
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.proc = None
         if self._log is not None:
             self._log.close()
