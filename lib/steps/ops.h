@@ -60,7 +60,10 @@ std::optional<Lsn> lsn_or_null(const std::optional<std::string> &s);
 
 // Retry `fn` while it throws one of the transient codes (PGFO_ERR_EXEC,
 // PGFO_ERR_PG_CONTROL, PGFO_ERR_WAL), each failure logged with its cause,
-// until failures have lasted `window` seconds; then the last error is thrown.
+// until failures have lasted `window` seconds and at least two attempts
+// failed; then the last error is thrown. One failed read is never a fact,
+// however long it took: a read that timed out after [timeouts] command on a
+// lossy link has already outlasted a shorter window by itself.
 template <class F>
 auto retry_reads(Context &ctx, const std::string &what, double window, F &&fn) -> decltype(fn()) {
     Stopwatch sw;
@@ -71,7 +74,7 @@ auto retry_reads(Context &ctx, const std::string &what, double window, F &&fn) -
         } catch (const Error &e) {
             if (e.code() != PGFO_ERR_EXEC && e.code() != PGFO_ERR_PG_CONTROL && e.code() != PGFO_ERR_WAL) throw;
             ++failures;
-            if (sw.seconds() >= window || ctx.dry_run) throw;
+            if ((sw.seconds() >= window && failures >= 2) || ctx.dry_run) throw;
             ctx.log().warn("{} failed (attempt {}, retried for up to {} s): {}", what, failures,
                            static_cast<int>(window), e.what());
             retry_sleep(ctx.cfg);

@@ -2,8 +2,10 @@
 // timeout it hands the body, the dry-run behaviour, the events it may emit.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "run/context.h"
@@ -12,6 +14,7 @@
 #include "steps/events.h"
 #include "steps/failover.h"
 #include "steps/follow.h"
+#include "steps/ops.h"
 #include "steps/runner.h"
 #include "steps/single.h"
 #include "steps/switchover.h"
@@ -248,4 +251,43 @@ TEST(StepTables, TimeoutKeysAreConfigurationKeys) {
         ASSERT_NE(spec, nullptr) << k << " is not in the configuration's key table";
         EXPECT_EQ(spec->type, KeyType::Seconds) << k;
     }
+}
+
+// One failed read never decides, even when it alone outlasted the window
+// (a read that timed out on a lossy link): the read is tried again.
+TEST(RetryReads, OneSlowFailureIsRetriedEvenPastTheWindow) {
+    Context ctx;
+    ctx.cfg.poll_interval = 0.001;
+    int calls = 0;
+    int v = retry_reads(ctx, "reading pg_control", 0.01, [&] {
+        if (++calls == 1) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+            throw Error(PGFO_ERR_EXEC, "timed out");
+        }
+        return 7;
+    });
+    EXPECT_EQ(v, 7);
+    EXPECT_EQ(calls, 2);
+}
+
+// Failures lasting the window, two of them at least, are a fact.
+TEST(RetryReads, FailuresLastingTheWindowAreThrown) {
+    Context ctx;
+    ctx.cfg.poll_interval = 0.001;
+    int calls = 0;
+    EXPECT_THROW(retry_reads(ctx, "reading pg_control", 0.05,
+                             [&]() -> int {
+                                 ++calls;
+                                 throw Error(PGFO_ERR_EXEC, "unreachable");
+                             }),
+                 Error);
+    EXPECT_GE(calls, 2);
+    int other = 0;
+    EXPECT_THROW(retry_reads(ctx, "reading pg_control", 10,
+                             [&]() -> int {
+                                 ++other;
+                                 throw Error(PGFO_ERR_IDENTITY, "another cluster");
+                             }),
+                 Error);
+    EXPECT_EQ(other, 1); // not transient: never retried
 }
