@@ -322,13 +322,14 @@ class NetFaultTest(unittest.TestCase):
         self.assertOneWritable(c, 0, settle=20)
         self.assertNothingLost(c, w, 0)
 
-    def partitioned_in_shutdown(self, c, cfg, name, after, heal_after, bound):
-        """Under a writer, a fast stop of the old primary with the hook started
-        at once; `after` s later the old primary is black-holed (healed
-        `heal_after` s later, unless None). Returns (writer, stopper, run)."""
+    def partitioned_in_shutdown(self, c, cfg, name, after, heal_after, bound, dirty_mb=150):
+        """Under a writer, a fast stop of the old primary (dirty_mb of dirty
+        buffers for its shutdown checkpoint) with the hook started at once;
+        `after` s later the old primary is black-holed (healed `heal_after` s
+        later, unless None). Returns (writer, stopper, run)."""
         w = c.writer(0, 1)
         self.assertIsNotNone(w.wait_ack(0, timeout=30))
-        c.dirty_buffers(0, 150)
+        c.dirty_buffers(0, dirty_mb)
         stopper = c.stop_async(0, "fast")
         run = failover_hook(c, cfg, failed=0, new_main=1, old_primary=0, wait=False)
         time.sleep(after)
@@ -344,9 +345,11 @@ class NetFaultTest(unittest.TestCase):
     def test_primary_partitioned_during_shutdown_wait(self):
         c = self.cluster()
         cfg = self.config(c, on_unclean="promote")
+        # 600 MB: the shutdown checkpoint must outlast the 0.3 s before the
+        # partition (with 150 MB it was once written and read by then: clean)
         w, stopper, run = self.partitioned_in_shutdown(
             c, cfg, "old primary partitioned during its shutdown wait", 0.3, None,
-            2 * (CONNECT + COMMAND) + 3 * CONNECT + MARGIN)
+            2 * (CONNECT + COMMAND) + 3 * CONNECT + MARGIN, dirty_mb=600)
         self.assertEqual(run.rc, 0, run.describe())
         self.assertEqual(run.verdict["cluster_state"], "promoted")
         self.assertEqual(run.verdict["old_primary_rejoin"], "needs_rewind")
