@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <mutex>
 
 #include <spdlog/pattern_formatter.h>
